@@ -1,0 +1,163 @@
+"""Broker setup and the consumer pattern shared by every service's actors.
+
+``make_broker(settings)`` returns a Redis broker when ``XINFANG_BROKER_URL`` is
+set and an in-process broker otherwise (the embedded default).  No broker exists
+at import time: actors are declared on a broker passed in by the caller
+(``declare_consumer``), so a test, a worker process and the embedded
+supervisor each build their own.
+
+A consumer decodes the envelope, restores the correlation id, records the
+message id in the service's inbox and runs its handler in the same
+transaction: at-least-once delivery, exactly-once effects.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware, Retries
+from marshmallow import ValidationError
+
+from shared.config import Settings
+from shared.contracts import Envelope, load_envelope
+from shared.observability import metrics_for, reset_correlation_id, set_correlation_id
+
+if TYPE_CHECKING:
+    from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+#: Default actor limits: few quick retries (the outbox and sweeps are the long-term safety net).
+DEFAULT_MAX_RETRIES = 5
+#: Milliseconds an actor may run before it is interrupted.
+DEFAULT_TIME_LIMIT_MS = 60_000
+#: Upper bound of a retry's backoff, milliseconds.
+MAX_BACKOFF_MS = 30_000
+
+_message_id: contextvars.ContextVar[str] = contextvars.ContextVar("message_id", default="")
+
+
+def current_message_id() -> str:
+    return _message_id.get()
+
+
+class ContextMiddleware(Middleware):
+    """Restores the correlation id and exposes the message id while an actor runs."""
+
+    def before_process_message(self, broker, message):
+        message.options["_cid_token"] = set_correlation_id(message.options.get("correlation_id"))
+        message.options["_mid_token"] = _message_id.set(message.message_id)
+        message.options["_started"] = time.monotonic()
+
+    def _reset(self, message):
+        for key, reset in (("_cid_token", reset_correlation_id), ("_mid_token", _message_id.reset)):
+            token = message.options.pop(key, None)
+            if token is not None:
+                try:
+                    reset(token)
+                except ValueError:  # token from another context (retried in a new thread)
+                    pass
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        started = message.options.pop("_started", None)
+        service = message.queue_name.split(".")[0]
+        metrics = metrics_for(service)
+        outcome = "ok" if exception is None else "error"
+        metrics.messages.labels(service, message.actor_name, outcome).inc()
+        if started is not None:
+            metrics.message_seconds.labels(service, message.actor_name).observe(time.monotonic() - started)
+        self._reset(message)
+
+    def after_skip_message(self, broker, message):
+        self._reset(message)
+
+
+class OutboxConfirmMiddleware(Middleware):
+    """Embedded default: tell the producing service's outbox that a message is finished.
+
+    Placed before ``Retries`` so that its after-hook runs after Retries decided
+    whether the message failed for good.
+    """
+
+    def __init__(self) -> None:
+        self.confirmers: dict[str, Callable[..., None]] = {}
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if exception is not None and not message.failed:
+            return  # will be retried
+        self._confirm(message, failed=exception is not None, error=repr(exception) if exception else None)
+
+    def after_skip_message(self, broker, message):
+        self._confirm(message, failed=True, error="skipped")
+
+    def _confirm(self, message, *, failed: bool, error: str | None) -> None:
+        confirmer = self.confirmers.get(message.options.get("producer", ""))
+        if confirmer is None:
+            return
+        try:
+            confirmer(message.message_id, failed=failed, error=error)
+        except Exception:
+            log.exception("could not confirm message %s", message.message_id)
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """Redis broker if a URL is configured, else the in-process broker."""
+    if settings.broker_url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(url=settings.broker_url, namespace="xinfang",
+                                              heartbeat_timeout=settings.redis_heartbeat_ms)
+    else:
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+        broker.add_middleware(OutboxConfirmMiddleware(), before=Retries)
+    for mw in broker.middleware:
+        if isinstance(mw, Retries):
+            mw.max_backoff = MAX_BACKOFF_MS
+            mw.min_backoff = 200
+    broker.add_middleware(ContextMiddleware())
+    return broker
+
+
+def confirm_middleware(broker: dramatiq.Broker) -> OutboxConfirmMiddleware | None:
+    for mw in broker.middleware:
+        if isinstance(mw, OutboxConfirmMiddleware):
+            return mw
+    return None
+
+
+Handler = Callable[["ServiceRuntime", Any, Envelope], None]
+
+
+def declare_consumer(runtime: "ServiceRuntime", actor_name: str, handler: Handler, *,
+                     max_retries: int = DEFAULT_MAX_RETRIES,
+                     time_limit: int = DEFAULT_TIME_LIMIT_MS) -> dramatiq.Actor:
+    """Declare an actor on the runtime's broker that runs ``handler(runtime, session, envelope)``
+    at most once per message id, in one transaction with the inbox record."""
+
+    def consume(body: dict) -> None:
+        try:
+            envelope = load_envelope(body)
+        except ValidationError as exc:
+            log.error("%s: rejecting malformed message %s: %s", actor_name, current_message_id(), exc.messages)
+            raise
+        with runtime.uow() as session:
+            if not runtime.claim(session, current_message_id(), actor_name):
+                log.info("%s: message %s already processed; skipped", actor_name, current_message_id())
+                return
+            handler(runtime, session, envelope)
+
+    consume.__name__ = actor_name.replace(".", "_")
+    return dramatiq.actor(consume, broker=runtime.broker, actor_name=actor_name, queue_name=runtime.name,
+                          max_retries=max_retries, time_limit=time_limit, throws=(ValidationError,))
+
+
+def declare_task(runtime: "ServiceRuntime", actor_name: str, fn: Callable[..., Any], *,
+                 max_retries: int = 0, time_limit: int = 10 * 60_000) -> dramatiq.Actor:
+    """Declare a plain task actor (e.g. a periodic sweep) on the service's queue."""
+    return dramatiq.actor(fn, broker=runtime.broker, actor_name=actor_name, queue_name=runtime.name,
+                          max_retries=max_retries, time_limit=time_limit)

@@ -1,0 +1,285 @@
+"""The ``xinfang`` command.
+
+Embedded default:   ``xinfang up`` — everything in one process on one port.
+Distributed roles:  ``xinfang serve SERVICE``, ``xinfang worker SERVICE``, ``xinfang scheduler``.
+Operations:         ``xinfang migrate``, ``xinfang sweep``, ``xinfang clock …``, ``xinfang user create``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from shared.config import SERVICES, Settings
+from shared.observability import configure_logging
+
+log = logging.getLogger("xinfang")
+
+SERVICE = click.Choice(SERVICES)
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return settings
+
+
+@click.group()
+def cli() -> None:
+    """xinfang — 信访 intake, assignment, supervision and notices."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Run the whole system on the embedded default (SQLite + in-process broker)."""
+    from waitress import create_server
+
+    from shared.system import EmbeddedSystem
+
+    settings = _settings()
+    if settings.broker_url:
+        raise click.UsageError("`xinfang up` is the embedded default; unset XINFANG_BROKER_URL "
+                               "(use serve/worker/scheduler for the distributed mode)")
+    system = EmbeddedSystem(settings)
+    system.start()
+    server = create_server(system.wsgi, host=host, port=port, threads=8)
+    stopping = threading.Event()
+
+    def _stop(signum, _frame):
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %s: stopping", signum)
+            server.close()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    base = f"http://{host}:{port}"
+    click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
+    for service in SERVICES:
+        click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        system.stop()
+        click.echo("xinfang stopped")
+
+
+@cli.command()
+@click.argument("service", type=SERVICE)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker process")
+def serve(service: str, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve one service's HTTP API (distributed mode; gunicorn)."""
+    from gunicorn.app.base import BaseApplication
+
+    from shared.system import service_module
+
+    settings = _settings()
+
+    class Application(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("graceful_timeout", 30)
+
+        def load(self):  # in each worker process, after fork
+            module = service_module(service)
+            runtime = module.build_runtime(settings)
+            runtime.relay.start()
+            return module.create_app(settings, runtime=runtime)
+
+    Application().run()
+
+
+def _run_worker(service: str, threads: int) -> None:
+    import dramatiq
+
+    from shared.system import service_module
+
+    settings = _settings()
+    runtime = service_module(service).build_runtime(settings)
+    worker = dramatiq.Worker(runtime.broker, queues={service}, worker_threads=threads)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    runtime.relay.start()
+    worker.start()
+    log.info("%s worker running (%d threads)", service, threads)
+    done.wait()
+    log.info("%s worker stopping", service)
+    worker.stop(timeout=60_000)
+    runtime.close()
+
+
+@cli.command()
+@click.argument("service", type=SERVICE)
+@click.option("--processes", default=1, show_default=True, type=int)
+@click.option("--threads", default=None, type=int, help="worker threads (default XINFANG_WORKER_THREADS)")
+def worker(service: str, processes: int, threads: int | None) -> None:
+    """Run one service's Dramatiq worker and outbox relay (distributed mode)."""
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.UsageError("worker needs XINFANG_BROKER_URL (Redis); the embedded default is `xinfang up`")
+    threads = threads or settings.worker_threads
+    if processes <= 1:
+        _run_worker(service, threads)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_run_worker, args=(service, threads)) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
+    for proc in procs:
+        proc.join()
+
+
+@cli.command()
+def scheduler() -> None:
+    """Send the periodic sweep messages (exactly one per deployment)."""
+    from shared.broker import make_broker
+    from shared.system import Scheduler
+
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.UsageError("scheduler needs XINFANG_BROKER_URL; `xinfang up` runs its own")
+    sched = Scheduler(make_broker(settings), interval=settings.sweep_interval_seconds)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    sched.start()
+    log.info("scheduler running every %ss", settings.sweep_interval_seconds)
+    done.wait()
+    sched.stop()
+
+
+@cli.command()
+@click.argument("service", type=SERVICE, required=False)
+def migrate(service: str | None) -> None:
+    """Upgrade the databases (all services, or one) to the newest schema."""
+    from shared.system import migrate as do_migrate
+
+    do_migrate(_settings(), [service] if service else SERVICES)
+    click.echo("migrated: " + ", ".join([service] if service else SERVICES))
+
+
+@cli.command()
+@click.argument("service", type=SERVICE, required=False)
+def sweep(service: str | None) -> None:
+    """Run the periodic jobs now (all services, or one), in this process."""
+    from shared.broker import make_broker
+    from shared.sweeps import run_sweeps
+    from shared.system import service_module
+
+    settings = _settings()
+    broker = make_broker(settings.replace(broker_url=""))  # sweeps write outboxes; relays publish later
+    for name in [service] if service else SERVICES:
+        runtime = service_module(name).build_runtime(settings, broker=broker)
+        click.echo(f"{name}: {json.dumps(run_sweeps(runtime), ensure_ascii=False, default=str)}")
+        runtime.engine.dispose()
+
+
+@cli.group()
+def clock() -> None:
+    """Show or move the system clock (moving it needs XINFANG_CLOCK_CONTROL=1)."""
+
+
+def _clock():
+    from shared import clock as clock_mod
+
+    return clock_mod.configure(_settings())
+
+
+@clock.command("show")
+def clock_show() -> None:
+    c = _clock()
+    click.echo(f"{c.now().isoformat()}  (control {'enabled' if c.controllable else 'disabled'})")
+
+
+def _guard(action):
+    from shared.clock import ClockControlDisabled
+
+    try:
+        return action()
+    except ClockControlDisabled as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@clock.command("set")
+@click.argument("instant")
+@click.option("--frozen", is_flag=True, help="stop the clock at INSTANT instead of letting it run on")
+def clock_set(instant: str, frozen: bool) -> None:
+    """Set the clock to INSTANT (ISO 8601; without an offset it is read as Asia/Shanghai)."""
+    from zoneinfo import ZoneInfo
+
+    when = datetime.fromisoformat(instant)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(_settings().timezone))
+    click.echo(_guard(lambda: _clock().set(when, frozen=frozen)).isoformat())
+
+
+@clock.command("advance")
+@click.option("--days", default=0.0, type=float)
+@click.option("--hours", default=0.0, type=float)
+@click.option("--minutes", default=0.0, type=float)
+def clock_advance(days: float, hours: float, minutes: float) -> None:
+    """Move the clock forward."""
+    delta = timedelta(days=days, hours=hours, minutes=minutes)
+    click.echo(_guard(lambda: _clock().advance(delta)).isoformat())
+
+
+@cli.group()
+def user() -> None:
+    """Staff accounts (kept by assign_svc)."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "registrar", "handler", "leader", "operator"]))
+@click.option("--jurisdiction", default="000000", show_default=True, help="region code of the subtree the user may see")
+@click.option("--unit", "unit_id", default=None, help="the user's unit id in the directory")
+@click.option("--name", "display_name", default="")
+@click.password_option(help="at least 10 characters")
+def user_create(username, role, jurisdiction, unit_id, display_name, password) -> None:
+    """Create a staff account (the first admin, for instance)."""
+    import importlib
+
+    from shared.system import service_module
+
+    settings = _settings()
+    users = importlib.import_module("assign_svc.users")
+    module = service_module("assign")
+    from dramatiq.brokers.stub import StubBroker
+
+    runtime = module.build_runtime(settings, broker=StubBroker())
+    try:
+        with runtime.uow() as session:
+            created = users.create_user(session, username=username, password=password, role=role,
+                                        jurisdiction=jurisdiction, unit_id=unit_id, display_name=display_name)
+            click.echo(f"created {created.role} {created.username} ({created.id}), jurisdiction {created.jurisdiction}")
+    except users.UserError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field.replace('_id', '')}") from None
+    finally:
+        runtime.engine.dispose()
+
+
+def main() -> None:
+    cli(prog_name="xinfang")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

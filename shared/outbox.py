@@ -1,0 +1,217 @@
+"""The transactional outbox (发件箱) and the inbox of processed message ids (收件去重).
+
+A service writes its state change and the messages announcing it in one
+transaction (``emit``).  A relay (``OutboxRelay``) later publishes pending rows
+to the broker and marks them published; the outbox row id is the Dramatiq
+message id, so a re-publication after a crash carries the same id and the
+consumer's inbox (``claim_message``) turns it into a no-op.
+
+In the embedded default the broker lives in memory, so "published" is not yet
+"safe": rows stay ``published`` until the consuming actor has finished
+(``done``), and a restart re-publishes every row that is not ``done``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import dramatiq
+from sqlalchemy import Index, Integer, String, Text, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
+
+from shared import clock
+from shared.contracts import ROUTES, dump_envelope, envelope_for
+from shared.db import new_id, unit_of_work
+from shared.observability import get_correlation_id
+
+log = logging.getLogger(__name__)
+
+PENDING, PUBLISHED, DONE, DEAD = "pending", "published", "done", "dead"
+
+
+class OutboxMixin:
+    """Include in each service's metadata: ``class Outbox(OutboxMixin, Base): pass``."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # = Dramatiq message_id
+    event_id: Mapped[str] = mapped_column(String(32), index=True)
+    message_type: Mapped[str] = mapped_column(String(64))
+    queue_name: Mapped[str] = mapped_column(String(32))
+    actor_name: Mapped[str] = mapped_column(String(96))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        # Partial index: the relay only ever looks at rows not yet done.
+        return (Index("ix_outbox_unfinished", "status", "created_at",
+                      postgresql_where=text("status <> 'done'"), sqlite_where=text("status <> 'done'")),)
+
+
+class InboxMixin:
+    """Processed message ids, written in the same transaction as the effects."""
+
+    __tablename__ = "processed_messages"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor_name: Mapped[str] = mapped_column(String(96))
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+def emit(session: Session, outbox_model: type, payload: Any, *, producer: str) -> str:
+    """Add the message for ``payload`` to the outbox, one row per consumer. Returns the event id."""
+    envelope = envelope_for(payload, id=new_id(), occurred_at=clock.now(), producer=producer,
+                            correlation_id=get_correlation_id())
+    body = json.dumps(dump_envelope(envelope), ensure_ascii=False)
+    routes = ROUTES.get(envelope.type)
+    if not routes:
+        raise LookupError(f"no consumer is routed for {envelope.type}")
+    for queue_name, actor_name in routes:
+        session.add(outbox_model(id=new_id(), event_id=envelope.id, message_type=envelope.type,
+                                 queue_name=queue_name, actor_name=actor_name, body=body,
+                                 status=PENDING, created_at=envelope.occurred_at, attempts=0))
+    return envelope.id
+
+
+def claim_message(session: Session, inbox_model: type, message_id: str, actor_name: str) -> bool:
+    """Record ``message_id`` as processed; False if it already was (skip the effects).
+
+    On PostgreSQL a concurrent duplicate blocks on the primary key until the
+    first transaction ends, then sees the conflict: exactly one wins.
+    """
+    values = {"message_id": message_id, "actor_name": actor_name, "processed_at": clock.now()}
+    table = inbox_model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(table).values(**values).on_conflict_do_nothing().returning(table.c.message_id)
+        return session.execute(stmt).first() is not None
+    stmt = insert(table).values(**values).prefix_with("OR IGNORE")
+    return session.execute(stmt).rowcount == 1
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows of one service to the broker."""
+
+    def __init__(self, *, service: str, sessions: sessionmaker[Session], outbox_model: type,
+                 broker: dramatiq.Broker, poll_seconds: float = 0.5, batch_size: int = 200,
+                 confirm_on_ack: bool = False) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.model = outbox_model
+        self.broker = broker
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.confirm_on_ack = confirm_on_ack
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- publishing
+    def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        model = self.model
+        with unit_of_work(self.sessions) as session:
+            stmt = (select(model).where(model.status == PENDING).order_by(model.created_at)
+                    .limit(self.batch_size))
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = session.scalars(stmt).all()
+            now = clock.now()
+            for row in rows:
+                body = json.loads(row.body)
+                message = dramatiq.Message(
+                    queue_name=row.queue_name, actor_name=row.actor_name, args=(body,), kwargs={},
+                    options={"producer": self.service, "correlation_id": body.get("correlation_id", "")},
+                    message_id=row.id)
+                self.broker.enqueue(message)
+                row.status = PUBLISHED
+                row.published_at = now
+                row.attempts += 1
+            return len(rows)
+
+    def drain(self) -> int:
+        total = 0
+        while (n := self.publish_pending()):
+            total += n
+        return total
+
+    def requeue_unconfirmed(self) -> int:
+        """Embedded restart: rows published to the lost in-memory broker go out again."""
+        with unit_of_work(self.sessions) as session:
+            result = session.execute(update(self.model).where(self.model.status == PUBLISHED)
+                                     .values(status=PENDING))
+            if result.rowcount:
+                log.warning("%s: %d outbox message(s) were in flight at the last stop; re-publishing",
+                            self.service, result.rowcount)
+            return result.rowcount
+
+    def confirm(self, message_id: str, *, failed: bool = False, error: str | None = None) -> None:
+        """Called once the consumer finished with the message (embedded default only)."""
+        with unit_of_work(self.sessions) as session:
+            session.execute(update(self.model).where(self.model.id == message_id)
+                            .values(status=DEAD if failed else DONE, last_error=error))
+
+    def backlog(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(self.model)
+                                  .where(self.model.status == PENDING)) or 0
+
+    def prune(self, *, older_than: timedelta) -> int:
+        """Forget finished rows older than the retention period."""
+        cutoff = clock.now() - older_than
+        finished = DONE if self.confirm_on_ack else PUBLISHED
+        with unit_of_work(self.sessions) as session:
+            return session.execute(delete(self.model).where(self.model.status == finished,
+                                                            self.model.published_at < cutoff)).rowcount
+
+    # -- background loop
+    def kick(self) -> None:
+        """Wake the relay now (after a commit that wrote outbox rows)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self.confirm_on_ack:
+            self.requeue_unconfirmed()
+        self._thread = threading.Thread(target=self._run, name=f"outbox-relay-{self.service}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:
+                log.exception("%s: outbox relay failed; retrying", self.service)
+                self._stop.wait(self.poll_seconds)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+
+def after_commit_kick(session_factory: sessionmaker[Session], relay_getter: Callable[[], OutboxRelay | None]) -> None:
+    """Wake the relay whenever a session of this factory commits outbox rows."""
+    from sqlalchemy import event
+
+    @event.listens_for(session_factory, "after_flush")
+    def _mark(session, _ctx):
+        if any(type(obj).__tablename__ == "outbox" for obj in session.new):
+            session.info["outbox_dirty"] = True
+
+    @event.listens_for(session_factory, "after_commit")
+    def _kick(session):
+        if session.info.pop("outbox_dirty", False):
+            relay = relay_getter()
+            if relay is not None:
+                relay.kick()

@@ -1,0 +1,17 @@
+"""supervise_svc actors (queue ``supervise``): fold events into the read model; the sweep."""
+from __future__ import annotations
+
+from shared.broker import declare_consumer
+from shared.runtime import ServiceRuntime
+from shared.sweeps import declare_sweep
+from supervise_svc import service
+
+
+def register(runtime: ServiceRuntime) -> None:
+    declare_consumer(runtime, "supervise.petition_registered",
+                     lambda rt, session, env: service.project_petition_registered(session, env.payload),
+                     max_retries=5, time_limit=30_000)
+    declare_consumer(runtime, "supervise.case_assigned",
+                     lambda rt, session, env: service.project_case_assigned(session, env.payload),
+                     max_retries=5, time_limit=30_000)
+    declare_sweep(runtime)

@@ -1,0 +1,28 @@
+"""supervise_svc: the 五必查 checks, the escalation ladder, 三率三色 scorecards."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import dramatiq
+from flask import Flask
+
+from shared.config import Settings, settings_from
+from shared.runtime import ServiceRuntime
+from shared.web import make_service_app
+from supervise_svc import actors, models
+from supervise_svc.api import blp
+
+NAME = "supervise"
+
+
+def build_runtime(settings: Settings, *, broker: dramatiq.Broker | None = None) -> ServiceRuntime:
+    runtime = ServiceRuntime.build(NAME, settings, metadata=models.Base.metadata, outbox_model=models.Outbox,
+                                   inbox_model=models.ProcessedMessage, broker=broker)
+    actors.register(runtime)
+    return runtime
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None, *, runtime: ServiceRuntime | None = None) -> Flask:
+    runtime = runtime or build_runtime(settings_from(config))
+    return make_service_app(runtime, title="xinfang supervise_svc 督查督办", blueprints=[blp],
+                            description="Supervision: read model of cases, findings, escalation, scorecards.")
