@@ -52,11 +52,11 @@ def xinfang_services(compose: dict) -> dict[str, list[str]]:
 
 
 def duration_seconds(value: Any) -> float:
-    """A compose duration ('11m', '1m30s', '660s', '500ms') in seconds."""
+    """A compose duration ('11m', '1m30s', '660s', '500ms') in seconds; 0 if unparseable."""
     units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
     parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s|ns)", str(value))
     if not parts or "".join(n + u for n, u in parts) != str(value).strip():
-        raise ValueError(f"not a duration: {value!r}")
+        return 0.0
     return sum(float(n) * units[u] for n, u in parts)
 
 
@@ -67,7 +67,6 @@ def env_of(svc: dict) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
-# --------------------------------------------------------------------- the checks
 def check_schema(compose: dict, root: Path = ROOT) -> Problems:
     """The official compose-spec JSON schema, as vendored by check-jsonschema (+ `docker compose config`)."""
     path = str(root / COMPOSE_FILE)
@@ -123,41 +122,28 @@ def code_env_vars(root: Path = ROOT) -> set[str]:
 
 
 def check_env(compose: dict, root: Path = ROOT) -> Problems:
-    """XINFANG_* names exist in shared/config.py; production settings; DBs created by the init script."""
-    known, problems = code_env_vars(root), []
-    raw = (root / COMPOSE_FILE).read_text(encoding="utf-8") if (root / COMPOSE_FILE).exists() else ""
-    named = set(re.findall(r"\$\{?(XINFANG_\w+)", raw))
+    """XINFANG_* names are read by shared/config.py; production-safe values; DBs the init script creates."""
+    named = set(re.findall(r"\$\{?(XINFANG_\w+)", (root / COMPOSE_FILE).read_text(encoding="utf-8")))
     init_sql = (root / "deploy" / "postgres-init.sql").read_text(encoding="utf-8")
     created = set(re.findall(r"CREATE\s+DATABASE\s+\"?(\w+)", init_sql, re.I))
+    problems, xinfang = [], xinfang_services(compose)
     for name, svc in services(compose).items():
         env = env_of(svc)
-        named |= {k for k in env if k.startswith("XINFANG_")}
-        if name not in xinfang_services(compose):
-            continue
-        if env.get("XINFANG_ENV") != "production":
-            problems.append(f"{name}: XINFANG_ENV must be production")
-        if "XINFANG_CLOCK_CONTROL" in env:
-            problems.append(f"{name}: XINFANG_CLOCK_CONTROL must not be set (production refuses it)")
-        if not env.get("XINFANG_SECRET_KEY", "").startswith("${"):
-            problems.append(f"{name}: XINFANG_SECRET_KEY must come from the environment (${{...}}), not the file")
-        for svc_name in SERVICES:
-            url = env.get(f"XINFANG_{svc_name.upper()}_DATABASE_URL", "")
-            db = urlsplit(url).path.lstrip("/")
-            if not url.startswith("postgresql") or db not in created:
-                problems.append(f"{name}: XINFANG_{svc_name.upper()}_DATABASE_URL={url!r} is not a database "
-                                f"that deploy/postgres-init.sql creates")
-    problems += [f"{var} is not read by shared/config.py" for var in sorted(named - known)]
-    return problems
+        named |= {key for key in env if key.startswith("XINFANG_")}
+        urls = {key: env.get(key, "") for key in (f"XINFANG_{s.upper()}_DATABASE_URL" for s in SERVICES)}
+        problems += [f"{name}: {msg}" for bad, msg in [
+            (env.get("XINFANG_ENV") != "production", "XINFANG_ENV must be production"),
+            ("XINFANG_CLOCK_CONTROL" in env, "XINFANG_CLOCK_CONTROL must not be set (production refuses it)"),
+            (not env.get("XINFANG_SECRET_KEY", "").startswith("${"), "XINFANG_SECRET_KEY must be ${...} from the host"),
+            *((urlsplit(url).path.lstrip("/") not in created, f"{key}={url!r}: no such database in postgres-init.sql")
+              for key, url in urls.items()),
+        ] if bad and name in xinfang]
+    return problems + [f"{var} is not read by shared/config.py" for var in sorted(named - code_env_vars(root))]
 
 
 def check_roles(compose: dict, root: Path = ROOT) -> Problems:
     """S-web runs `serve S` with a /S/healthz healthcheck; S-worker runs `worker S`."""
     problems, svcs = [], services(compose)
-    for name, cmd in xinfang_services(compose).items():
-        if cmd[1:2] in (["serve"], ["worker"]) and len(cmd) > 2:
-            want = f"{cmd[2]}-{'web' if cmd[1] == 'serve' else 'worker'}"
-            if name != want:
-                problems.append(f"{name}: runs `{shlex.join(cmd[:3])}` but is not named {want}")
     for s in SERVICES:
         web, worker = command_of(svcs.get(f"{s}-web", {})), command_of(svcs.get(f"{s}-worker", {}))
         if web[:3] != ["xinfang", "serve", s]:
@@ -175,7 +161,7 @@ def check_roles(compose: dict, root: Path = ROOT) -> Problems:
 def nginx_routes(text: str) -> dict[str, tuple[list[str], str]]:
     """{location prefix: (upstream servers, URI part of proxy_pass)} from an nginx config."""
     text = re.sub(r"(?m)#.*$", "", text)
-    upstreams = {m[1]: re.findall(r"(?m)^\s*server\s+([^\s;]+)", m[2])
+    upstreams = {m[1]: re.findall(r"(?m)(?:^|;)\s*server\s+([^\s;]+)", m[2])
                  for m in re.finditer(r"upstream\s+(\S+)\s*\{([^}]*)\}", text)}
     routes = {}
     for m in re.finditer(r"location\s+(?:[=^~]+\s+)?(/[^\s{]*)\s*\{([^}]*)\}", text):
@@ -202,9 +188,9 @@ def check_gateway(compose: dict, root: Path = ROOT) -> Problems:
         problems.append(f"gateway: must mount ./{NGINX_CONF}")
     if not any(str(p).split(":")[0] == "8000" for p in gateway.get("ports") or []):
         problems.append("gateway: must publish port 8000 (\"8000:8000\")")
-    deps = gateway.get("depends_on") or {}
+    deps = gateway.get("depends_on") if isinstance(gateway.get("depends_on"), dict) else {}
     return problems + [f"gateway: must depend on {s}-web being healthy" for s in SERVICES
-                       if (dict(deps).get(f"{s}-web") or {}).get("condition") != "service_healthy"]
+                       if (deps.get(f"{s}-web") or {}).get("condition") != "service_healthy"]
 
 
 def check_depends_on(compose: dict, root: Path = ROOT) -> Problems:
@@ -237,25 +223,16 @@ def check_redis(compose: dict, root: Path = ROOT) -> Problems:
 
 def check_lifecycle(compose: dict, root: Path = ROOT) -> Problems:
     """Workers and the scheduler outlive the longest actor on stop; exactly one scheduler."""
-    problems, svcs = [], services(compose)
-    found = xinfang_services(compose)
-    for name, cmd in found.items():
-        if cmd[1:2] in (["worker"], ["scheduler"]):
-            grace = svcs[name].get("stop_grace_period", "10s")
-            try:
-                ok = duration_seconds(grace) > MAX_ACTOR_TIME_LIMIT_S
-            except ValueError as exc:
-                ok, grace = False, exc
-            if not ok:
-                problems.append(f"{name}: stop_grace_period {grace} must exceed {MAX_ACTOR_TIME_LIMIT_S}s")
+    problems, svcs, found = [], services(compose), xinfang_services(compose)
+    for name in (name for name, cmd in found.items() if cmd[1:2] in (["worker"], ["scheduler"])):
+        grace = svcs[name].get("stop_grace_period", "10s (default)")
+        if duration_seconds(grace) <= MAX_ACTOR_TIME_LIMIT_S:
+            problems.append(f"{name}: stop_grace_period {grace} must exceed {MAX_ACTOR_TIME_LIMIT_S}s (longest actor time limit)")
     schedulers = [name for name, cmd in found.items() if cmd[1:2] == ["scheduler"]]
     if len(schedulers) != 1:
         problems.append(f"exactly one scheduler service is required (found {schedulers})")
-    for name in schedulers:
-        svc = svcs[name]
-        if (svc.get("deploy") or {}).get("replicas", 1) != 1 or svc.get("scale", 1) != 1:
-            problems.append(f"{name}: must run exactly one replica")
-    return problems
+    return problems + [f"{name}: must run exactly one replica" for name in schedulers
+                       if (svcs[name].get("deploy") or {}).get("replicas", 1) != 1 or svcs[name].get("scale", 1) != 1]
 
 
 def check_image(compose: dict, root: Path = ROOT) -> Problems:
@@ -269,16 +246,13 @@ def check_image(compose: dict, root: Path = ROOT) -> Problems:
         build = {"context": build} if isinstance(build, str) else build or {}
         if (root / str(build.get("context", "?"))).resolve() != root.resolve() or build.get("dockerfile", "Dockerfile") != "Dockerfile":
             problems.append(f"{name}: must build from ./Dockerfile (build: {build or 'none'})")
-    if not re.search(r"(?m)^FROM\s+python:3\.11-slim\b", text):
-        problems.append("Dockerfile: must be based on python:3.11-slim")
-    if not re.search(r"pip install[^\n]*\s\.(\s|$)", text):
-        problems.append("Dockerfile: must install the project with `pip install .`")
     users = re.findall(r"(?m)^USER\s+(\S+)", text)
-    if not users or users[-1].split(":")[0] in ("root", "0"):
-        problems.append("Dockerfile: must switch to a non-root USER")
-    if re.search(r"(?m)^(ENV|ARG)\b.*SECRET", text):
-        problems.append("Dockerfile: must not bake secrets into ENV/ARG")
-    return problems
+    return problems + [f"Dockerfile: {msg}" for bad, msg in [
+        (not re.search(r"(?m)^FROM\s+python:3\.11-slim\b", text), "must be based on python:3.11-slim"),
+        (not re.search(r"pip install[^\n]*\s\.(\s|$)", text), "must install the project with `pip install .`"),
+        (not users or users[-1].split(":")[0] in ("root", "0"), "must switch to a non-root USER"),
+        (re.search(r"(?m)^(ENV|ARG)\b.*SECRET", text), "must not bake secrets into ENV/ARG"),
+    ] if bad]
 
 
 CHECKS: list[tuple[str, Callable[[dict, Path], Problems]]] = [

@@ -110,7 +110,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker: dramatiq.Broker = RedisBroker(url=settings.broker_url, namespace="xinfang",
-                                              heartbeat_timeout=settings.redis_heartbeat_ms)
+                                              heartbeat_timeout=settings.redis_heartbeat_ms,
+                                              maintenance_chance=settings.redis_maintenance_chance)
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")

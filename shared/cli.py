@@ -120,7 +120,9 @@ def _run_worker(service: str, threads: int) -> None:
     log.info("%s worker running (%d threads)", service, threads)
     done.wait()
     log.info("%s worker stopping", service)
-    worker.stop(timeout=60_000)
+    from shared.sweeps import SWEEP_TIME_LIMIT_MS
+
+    worker.stop(timeout=SWEEP_TIME_LIMIT_MS)  # let the longest actor finish; compose grace exceeds it
     runtime.close()
 
 

@@ -25,6 +25,7 @@ overrides, for tests) in ``create_app(config=None)``.
 | ``XINFANG_RETENTION_DAYS`` | ``30`` | published outbox rows and inbox ids older than this are pruned |
 | ``XINFANG_LOG_LEVEL`` | ``INFO`` | log level |
 | ``XINFANG_REDIS_HEARTBEAT_MS`` | ``60000`` | after this long a dead Redis worker's messages are requeued |
+| ``XINFANG_REDIS_MAINTENANCE_CHANCE`` | ``1000`` | per million broker commands, how often the Redis broker looks for dead workers' messages |
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class Settings:
     retention_days: int = 30
     log_level: str = "INFO"
     redis_heartbeat_ms: int = 60_000
+    redis_maintenance_chance: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -94,6 +96,7 @@ class Settings:
             retention_days=int(env.get("XINFANG_RETENTION_DAYS", 30)),
             log_level=env.get("XINFANG_LOG_LEVEL", "INFO"),
             redis_heartbeat_ms=int(env.get("XINFANG_REDIS_HEARTBEAT_MS", 60_000)),
+            redis_maintenance_chance=int(env.get("XINFANG_REDIS_MAINTENANCE_CHANCE", 1000)),
         )
         if overrides:
             settings = settings.replace(**overrides)

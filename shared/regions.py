@@ -28,10 +28,9 @@ def subtree_prefix(code: str) -> str:
     if not is_region_code(code):
         raise ValueError(f"not a region code: {code!r}")
     if len(code) == 12:
-        for cut in (9, 6):  # village level, township level
-            if code[cut:] == "0" * (12 - cut):
-                return subtree_prefix(code[:6]) if cut == 6 else code[:cut]
-        return code
+        if code[6:] == "000000":  # a county written in 12 digits
+            return subtree_prefix(code[:6])
+        return code[:9] if code[9:] == "000" else code  # a township, or a village
     if code[2:] == "0000":
         return code[:2]
     if code[4:] == "00":

@@ -123,7 +123,8 @@ class EmbeddedSystem:
             self.runtimes[service] = runtime
             self.apps[service] = module.create_app(settings, runtime=runtime)
         self.wsgi = PrefixDispatcher(self.apps)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=settings.worker_threads)
+        # worker_timeout: how long an idle consumer waits on its in-memory queue; short = quick stop.
+        self.worker = dramatiq.Worker(self.broker, worker_threads=settings.worker_threads, worker_timeout=100)
         self.scheduler = Scheduler(self.broker, interval=settings.sweep_interval_seconds)
         self.started = False
 
