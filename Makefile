@@ -22,6 +22,7 @@ up: install
 	$(BIN)/xinfang up --port $(PORT)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python .ci/check_compose.py
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import click
 
@@ -50,26 +50,22 @@ def up(host: str, port: int) -> None:
     system = EmbeddedSystem(settings)
     system.start()
     server = create_server(system.wsgi, host=host, port=port, threads=8)
-    stopping = threading.Event()
 
-    def _stop(signum, _frame):
-        if not stopping.is_set():
-            stopping.set()
-            log.info("signal %s: stopping", signum)
-            server.close()
+    def _terminate(signum, _frame):
+        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _terminate)
     base = f"http://{host}:{port}"
     click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
     for service in SERVICES:
         click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
     try:
         server.run()
-    except (OSError, ValueError):
-        if not stopping.is_set():
-            raise
+    except KeyboardInterrupt:
+        click.echo("stopping: finishing in-flight work")
     finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
         system.stop()
         click.echo("xinfang stopped")
 
@@ -104,13 +100,18 @@ def serve(service: str, host: str, port: int, workers: int, threads: int) -> Non
     Application().run()
 
 
-def _run_worker(service: str, threads: int) -> None:
+def _run_worker(service: str, threads: int, metrics_port: int = 0) -> None:
     import dramatiq
 
     from shared.system import service_module
 
     settings = _settings()
     runtime = service_module(service).build_runtime(settings)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        # Actor and sweep metrics live in the worker process; Prometheus scrapes them here.
+        start_http_server(metrics_port, registry=runtime.metrics.registry)
     worker = dramatiq.Worker(runtime.broker, queues={service}, worker_threads=threads)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -130,15 +131,18 @@ def _run_worker(service: str, threads: int) -> None:
 @click.argument("service", type=SERVICE)
 @click.option("--processes", default=1, show_default=True, type=int)
 @click.option("--threads", default=None, type=int, help="worker threads (default XINFANG_WORKER_THREADS)")
-def worker(service: str, processes: int, threads: int | None) -> None:
+@click.option("--metrics-port", default=0, type=int, help="serve this process's Prometheus metrics on this port (0: off)")
+def worker(service: str, processes: int, threads: int | None, metrics_port: int) -> None:
     """Run one service's Dramatiq worker and outbox relay (distributed mode)."""
     settings = _settings()
     if not settings.broker_url:
         raise click.UsageError("worker needs XINFANG_BROKER_URL (Redis); the embedded default is `xinfang up`")
     threads = threads or settings.worker_threads
     if processes <= 1:
-        _run_worker(service, threads)
+        _run_worker(service, threads, metrics_port)
         return
+    if metrics_port:
+        raise click.UsageError("--metrics-port needs --processes 1 (one port per process)")
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")

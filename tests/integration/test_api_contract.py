@@ -111,9 +111,12 @@ def test_correlation_id_is_echoed_and_kept(system, clients):
                                headers={**auth(system.settings, role="registrar"), "X-Correlation-ID": "trace-42"})
     assert r.status_code == 201
     assert r.headers["X-Correlation-ID"] == "trace-42"
-    with system.runtimes["intake"].sessions() as s:
-        bodies = [row.body for row in s.scalars(select(system.runtimes["intake"].outbox_model))]
-    assert bodies and all('"correlation_id": "trace-42"' in b for b in bodies)
+    # Then the id rides on intake's messages and on the messages assign sends because of them
+    system.settle()
+    for service in ("intake", "assign"):
+        with system.runtimes[service].sessions() as s:
+            bodies = [row.body for row in s.scalars(select(system.runtimes[service].outbox_model))]
+        assert bodies and all('"correlation_id": "trace-42"' in b for b in bodies), service
 
 
 def test_resend_of_the_same_county_number_returns_the_existing_petition(system, clients):

@@ -1,0 +1,1 @@
+"""Benchmarks for xinfang (run ``python bench/run.py``); see bench/README.md."""
