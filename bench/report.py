@@ -22,7 +22,7 @@ def columns(results: dict) -> list[tuple[str, dict]]:
         cols.append(("embedded", thin["embedded"]))
     for key, res in sorted(thin.get("distributed", {}).items()):
         if isinstance(res, dict) and "e2e_ms" in res:
-            cols.append((f"PG+Redis {key}", res))
+            cols.append((f"PG+Redis@{key.split('=')[-1]}", res))
     return cols
 
 
@@ -43,29 +43,34 @@ def table(results: dict) -> str:
     rows.append(("cold-start max ms (lead-in)", [c["cold_start_max_ms"] for _, c in cols], floor.get("cold_start_max")))
     heads = [name for name, _ in cols]
     w = 31
-    lines = [f"{'figure':<{w}}" + "".join(f"{h:>20}" for h in heads) + f"{'baseline':>14}"
-             + "".join(f"{h.split()[0] + '/base':>16}" for h in heads)]
+    lines = [f"{'figure':<{w}}" + "".join(f"{h:>16}" for h in heads) + f"{'baseline':>12}"
+             + "".join(f"{h.replace('embedded', 'emb').replace('PG+Redis', 'pg') + '/base':>14}" for h in heads)]
     lines.append("-" * len(lines[0]))
     for label, values, base in rows:
-        lines.append(f"{label:<{w}}" + "".join(f"{_num(v):>20}" for v in values) + f"{_num(base):>14}"
-                     + "".join(f"{_ratio(v, base):>16}" for v in values))
+        lines.append(f"{label:<{w}}" + "".join(f"{_num(v):>16}" for v in values) + f"{_num(base):>12}"
+                     + "".join(f"{_ratio(v, base):>14}" for v in values))
     lines.append("")
     lines.append("baseline column: e2e rows = one-hop floor (Redis enqueue -> no-op actor start, same pace);")
     lines.append("  petitions/s rows = offered rate; msgs/s row = broker ceiling (no-op actor, 1 worker x 4 threads).")
     if floor:
         lines.append(f"one-hop floor: p50 {_num(floor['p50'])} ms, p95 {_num(floor['p95'])} ms, "
                      f"max {_num(floor['max'])} ms over {floor['n']} msgs at {_num(floor['achieved_rate'])}/s "
-                     f"(cold start max {_num(floor['cold_start_max'])} ms)")
+                     f"(cold start max {_num(floor['cold_start_max'])} ms); the thin slice's critical path "
+                     f"has 2 broker hops + 2 relays, so 2 x floor p50 = {_num(2 * floor['p50'])} ms")
     if ceiling:
         lines.append(f"broker ceiling: {_num(ceiling['msgs_per_s'], 0)} msgs/s draining {ceiling['messages']:,} "
-                     f"(enqueue {_num(ceiling['enqueue_msgs_per_s'], 0)} msgs/s)")
+                     f"(enqueue {_num(ceiling['enqueue_msgs_per_s'], 0)} msgs/s) = at most "
+                     f"{_num(ceiling['msgs_per_s'] / MSGS_PER_PETITION)} petitions/s of pure broker traffic "
+                     f"at {MSGS_PER_PETITION} msgs per petition")
     if cols:
         lines += ["", "where the e2e time goes (ms; per-petition stage durations from the databases)"]
-        lines.append(f"{'stage':<{w}}" + "".join(f"{h + ' p50':>20}{'p95':>9}" for h in heads))
+        lines.append(f"{'stage (p50 / p95)':<{w}}" + "".join(f"{h:>16}" for h in heads) + f"{'floor':>16}")
         for stage in STAGES:
-            cells = "".join(f"{_num(c['stages_ms'][stage]['p50']):>20}{_num(c['stages_ms'][stage]['p95']):>9}"
+            cells = "".join(f"{_num(c['stages_ms'][stage]['p50']) + ' / ' + _num(c['stages_ms'][stage]['p95']):>16}"
                             for _, c in cols)
-            lines.append(f"{stage:<{w}}" + cells)
+            base = (f"{_num(floor.get('p50'))} / {_num(floor.get('p95'))}"
+                    if stage.startswith("hop") and floor else "")
+            lines.append(f"{stage:<{w}}" + cells + f"{base:>16}")
     for name, err in results.get("errors", {}).items():
         lines.append(f"FAILED {name}: {err}")
     return "\n".join(lines)

@@ -62,6 +62,7 @@ def contract_cli() -> click.Group:
     @cli.command()
     @click.argument("service", type=service)
     @click.option("--processes", type=int)
+    @click.option("--metrics-port", type=int)
     @click.option("--threads", type=int)
     def worker(**_):
         pass
