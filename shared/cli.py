@@ -82,7 +82,11 @@ def serve(service: str, host: str, port: int, workers: int, threads: int) -> Non
 
     from shared.system import service_module
 
+    from shared.observability import enable_multiprocess
+
     settings = _settings()
+    if workers > 1:
+        enable_multiprocess(str((settings.data_dir / "prometheus" / service).resolve()))
 
     class Application(BaseApplication):
         def load_config(self):

@@ -102,6 +102,37 @@ class _BacklogCollector:
         yield family
 
 
+def enable_multiprocess(directory: str) -> None:
+    """Share metrics across the processes of a pre-forking web server (gunicorn).
+
+    Must run in the parent before any metric exists; each worker writes its
+    samples to files in ``directory`` and any worker's /metrics adds them up.
+    """
+    import os
+
+    from prometheus_client import values
+
+    os.makedirs(directory, exist_ok=True)
+    for leftover in os.listdir(directory):  # samples of a previous run would be added in
+        os.remove(os.path.join(directory, leftover))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()
+
+
+def exposition_registry(metrics: ServiceMetrics) -> CollectorRegistry:
+    """The registry a /metrics scrape should read (all processes' samples in multiprocess mode)."""
+    import os
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return metrics.registry
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(_BacklogCollector(metrics))
+    return registry
+
+
 _metrics: dict[str, ServiceMetrics] = {}
 _metrics_lock = threading.Lock()
 

@@ -24,7 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from shared import auth
-from shared.observability import CORRELATION_HEADER, get_correlation_id, reset_correlation_id, set_correlation_id
+from shared.observability import (CORRELATION_HEADER, exposition_registry, get_correlation_id, reset_correlation_id,
+                                  set_correlation_id)
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _add_operational_routes(app: Flask, runtime: ServiceRuntime, prefix: str) ->
 
     @app.get(f"{prefix}/metrics")
     def metrics():
-        return Response(generate_latest(runtime.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exposition_registry(runtime.metrics)), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _add_request_hooks(app: Flask, runtime: ServiceRuntime) -> None:

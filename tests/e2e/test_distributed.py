@@ -94,3 +94,19 @@ def test_killing_a_worker_midflight_loses_and_duplicates_nothing(stack):
         print(stack.logs())
         raise
     assert _notice_count(notify_db) == (n, n)
+
+
+def test_metrics_add_up_across_the_web_server_processes(stack):
+    # Given intake served by two gunicorn worker processes
+    base = stack.start_web("intake", free_port(), workers=2)
+    headers = auth(stack.settings, role="registrar", jurisdiction="411300")
+    # When six petitions are registered (spread over both processes)
+    for _ in range(6):
+        assert requests.post(f"{base}/intake/api/v1/petitions", json=petition_body(), headers=headers,
+                             timeout=10).status_code == 201
+    # Then any scrape reports all six, and the outbox backlog
+    text = requests.get(f"{base}/intake/metrics", timeout=10).text
+    line = next(x for x in text.splitlines() if x.startswith("xinfang_http_requests_total{")
+                and 'method="POST"' in x and 'status="201"' in x)
+    assert float(line.rsplit(" ", 1)[1]) == 6.0
+    assert 'xinfang_outbox_backlog{service="intake"}' in text
