@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -44,8 +45,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # unwind: every finally stops processes, drops databases
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     lead_in = int(round(args.lead_in * args.rate))
     results: dict = {"params": {**vars(args), "lead_in_messages": lead_in},
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

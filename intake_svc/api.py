@@ -1,61 +1,170 @@
-"""Thin views of the native petition API (/intake/api/v1)."""
+"""Thin views of the native petition API (/intake/api/v1/petitions)."""
 from __future__ import annotations
 
-from flask import current_app
+import logging
+
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from intake_svc import service
-from intake_svc.schemas import PetitionInSchema, PetitionOutSchema
+from intake_svc import idempotency, service
+from intake_svc.models import Petition, PetitionChange
+from intake_svc.pii import PiiVault, audit_reveal
+from intake_svc.schemas import (ChangeSchema, CountyNoQuerySchema, PetitionInSchema, PetitionOutSchema,
+                                PetitionQuerySchema, RevealQuerySchema)
+from intake_svc.views import petition_view
 from shared.auth import current_principal, require_jurisdiction, require_roles
 from shared.web import runtime_of
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("petitions", __name__, url_prefix="/intake/api/v1/petitions",
                 description="信访件登记与查询 (petition registration and lookup)")
 
+REGISTER_ROLES = ("registrar", "county_system")
+READ_ROLES = ("registrar", "county_system", "supervisor", "leader", "handler")
 
-def _dump(reg: service.Registration) -> dict:
-    """The petition's columns plus whether it already existed (dumped by the response schema)."""
-    petition = reg.petition
-    out = {column.key: getattr(petition, column.key) for column in petition.__table__.columns}
-    out["existing"] = reg.existing
-    return out
+
+def vault() -> PiiVault:
+    return current_app.extensions["xinfang_pii"]
+
+
+def _scope() -> str:
+    return current_principal().user_id
+
+
+def register(data: dict) -> tuple[dict, int]:
+    """Register in one transaction: petition, petitioners, history, outbox, idempotency record."""
+    runtime = runtime_of(current_app)
+    key = request.headers.get(idempotency.HEADER)
+    with runtime.uow() as session:
+        reg = service.register_petition(session, runtime, data=data, principal=current_principal(), vault=vault())
+        status = 200 if reg.existing else 201
+        body = PetitionOutSchema().dump(petition_view(reg.petition, vault(), existing=reg.existing))
+        if key:
+            idempotency.remember(session, scope=_scope(), key=key, request_hash=idempotency.fingerprint(request.data),
+                                 status=status, body=body)
+    return body, status
+
+
+def replay(key: str) -> tuple[dict, int] | None:
+    """The stored first response for this Idempotency-Key, or None; 409 if the body differs."""
+    with runtime_of(current_app).read_sessions() as session:
+        record = idempotency.find(session, scope=_scope(), key=key)
+    if record is None:
+        return None
+    if record.request_hash != idempotency.fingerprint(request.data):
+        abort(409, message="Idempotency-Key already used with a different request body (幂等键已用于不同的请求)")
+    return record.body, record.status
 
 
 @blp.route("")
 class Petitions(MethodView):
-    @require_roles("registrar")
+    @require_roles(*REGISTER_ROLES)
     @blp.arguments(PetitionInSchema)
     @blp.response(201, PetitionOutSchema)
-    @blp.alt_response(200, schema=PetitionOutSchema, description="already registered: the existing petition")
+    @blp.alt_response(200, schema=PetitionOutSchema,
+                      description="already registered (same system and county_no, or a replayed Idempotency-Key)")
+    @blp.alt_response(409, description="Idempotency-Key reused with a different body")
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 128},
+                          "description": "retry safely: the same key and body return the first response"}])
     def post(self, data):
         """Register a petition (登记信访件)."""
         require_jurisdiction(data["region_code"])
-        runtime = runtime_of(current_app)
-        principal = current_principal()
+        key = request.headers.get(idempotency.HEADER)
+        if key is not None and not (0 < len(key) <= idempotency.MAX_KEY_LENGTH and key.isprintable()):
+            abort(400, message=f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters")
         for attempt in (1, 2):
+            if key and (stored := replay(key)) is not None:
+                return jsonify(stored[0]), stored[1]
             try:
-                with runtime.uow() as session:
-                    reg = service.register_petition(session, runtime, data=data, registered_by=principal.username)
-                    body = _dump(reg)
-                return body, (200 if reg.existing else 201)
+                body, status = register(data)
+                return jsonify(body), status
             except IntegrityError:
-                # A concurrent resend of the same (system, county_no) won the race: return it.
-                if attempt == 2 or not data.get("county_no"):
+                # A concurrent duplicate (same key, or same system + county_no) committed first:
+                # the second pass returns what it stored.
+                if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    @require_roles(*READ_ROLES)
+    @blp.arguments(PetitionQuerySchema, location="query")
+    @blp.response(200, PetitionOutSchema(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """Petitions in your jurisdiction, newest first, with filters (X-Pagination header)."""
+        principal = current_principal()
+        stmt = service.filtered(query, principal.jurisdiction)
+        with runtime_of(current_app).read_sessions() as session:
+            from sqlalchemy import func
+
+            pagination_parameters.item_count = session.scalar(select(func.count()).select_from(stmt.subquery()))
+            page = session.scalars(stmt.offset(pagination_parameters.first_item)
+                                   .limit(pagination_parameters.page_size)).all()
+            return [petition_view(p, vault()) for p in page]
+
+
+def _show(petition: Petition | None, what: str, reveal: bool) -> dict:
+    if petition is None:
+        abort(404, message=f"petition {what} not found")
+    require_jurisdiction(petition.region_code)
+    principal = current_principal()
+    if reveal:
+        if not vault().may_reveal(principal):
+            abort(403, message=f"role {principal.role} may not see unmasked personal data")
+        with runtime_of(current_app).uow() as session:
+            audit_reveal(session, principal=principal, petition=petition, via=request.path)
+        log.info("personal data of petition %s revealed to %s", petition.id, principal.username)
+    return petition_view(petition, vault(), reveal=reveal)
 
 
 @blp.route("/<petition_id>")
 class PetitionById(MethodView):
+    @require_roles(*READ_ROLES)
+    @blp.arguments(RevealQuerySchema, location="query")
     @blp.response(200, PetitionOutSchema)
+    def get(self, query, petition_id):
+        """One petition by its immutable id (``?reveal=pii`` for unmasked personal data, audited)."""
+        with runtime_of(current_app).read_sessions() as session:
+            return _show(session.get(Petition, petition_id), petition_id, "reveal" in query)
+
+
+@blp.route("/by-display-no/<display_no>")
+class PetitionByDisplayNo(MethodView):
+    @require_roles(*READ_ROLES)
+    @blp.arguments(RevealQuerySchema, location="query")
+    @blp.response(200, PetitionOutSchema)
+    def get(self, query, display_no):
+        """One petition by its display number (信访件编号)."""
+        with runtime_of(current_app).read_sessions() as session:
+            petition = session.scalar(select(Petition).where(Petition.display_no == display_no))
+            return _show(petition, display_no, "reveal" in query)
+
+
+@blp.route("/by-county-no")
+class PetitionByCountyNo(MethodView):
+    @require_roles(*READ_ROLES)
+    @blp.arguments(CountyNoQuerySchema, location="query")
+    @blp.response(200, PetitionOutSchema)
+    def get(self, query):
+        """One petition by the registering system and its own number."""
+        with runtime_of(current_app).read_sessions() as session:
+            petition = service.find_by_county_no(session, query["system"], query["county_no"])
+            return _show(petition, f"{query['system']}/{query['county_no']}", False)
+
+
+@blp.route("/<petition_id>/history")
+class PetitionHistory(MethodView):
+    @require_roles(*READ_ROLES)
+    @blp.response(200, ChangeSchema(many=True))
     def get(self, petition_id):
-        """Read one petition by its immutable id."""
-        runtime = runtime_of(current_app)
-        with runtime.sessions() as session:
-            petition = service.get_petition(session, petition_id)
+        """The change history of a petition (变更记录), oldest first."""
+        with runtime_of(current_app).read_sessions() as session:
+            petition = session.get(Petition, petition_id)
             if petition is None:
                 abort(404, message=f"petition {petition_id} not found")
             require_jurisdiction(petition.region_code)
-            return _dump(service.Registration(petition, existing=False))
+            return list(session.scalars(select(PetitionChange).where(PetitionChange.petition_id == petition_id)
+                                        .order_by(PetitionChange.id)))

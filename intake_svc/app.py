@@ -6,8 +6,10 @@ from typing import Any, Mapping
 import dramatiq
 from flask import Flask
 
-from intake_svc import actors, models
+from intake_svc import actors, models, ratelimit
 from intake_svc.api import blp
+from intake_svc.apikeys import make_resolver
+from intake_svc.pii import PiiVault
 from shared.config import Settings, settings_from
 from shared.runtime import ServiceRuntime
 from shared.web import make_service_app
@@ -24,5 +26,19 @@ def build_runtime(settings: Settings, *, broker: dramatiq.Broker | None = None) 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None, *, runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or build_runtime(settings_from(config))
-    return make_service_app(runtime, title="xinfang intake_svc 信访件登记", blueprints=[blp],
-                            description="Registration of petitions by county systems and registrars.")
+    app = make_service_app(runtime, title="xinfang intake_svc 信访件登记", blueprints=[blp],
+                           description=DESCRIPTION, extra_security={"apiKey": API_KEY_SCHEME})
+    app.extensions["xinfang_pii"] = PiiVault(runtime.settings)
+    app.config["XINFANG_API_KEY_RESOLVER"] = make_resolver(runtime)
+    ratelimit.install(app, runtime.settings)
+    return app
+
+
+DESCRIPTION = """Registration of petitions (信访件) by county systems and registrars.
+
+County systems authenticate with an API key (header `X-API-Key`, created with
+`xinfang apikey create`); staff with a bearer token. Retries are safe: send an
+`Idempotency-Key` header, and/or your own case number as `county_no`.
+Personal data (identity numbers, phones) is masked in every response."""
+
+API_KEY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-API-Key"}

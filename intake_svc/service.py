@@ -1,18 +1,26 @@
 """Intake use cases.  Plain functions with an explicit session; they never commit."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from intake_svc.models import DisplaySequence, Petition
+from intake_svc.detection import Detection, detect
+from intake_svc.domain.rules import PURPOSES, is_group_visit, level_of_prefix
+from intake_svc.models import DisplaySequence, Petition, PetitionChange, Petitioner
+from intake_svc.pii import PiiVault
 from shared import clock
+from shared.auth import Principal
 from shared.calendar import local_date
-from shared.contracts import PetitionRegistered
+from shared.contracts import CaseStatusChanged, PetitionRegistered
+from shared.regions import subtree_prefix
 from shared.runtime import ServiceRuntime
+
+#: Shown instead of the petitioner's name where it must not travel (检举控告, 保密).
+WITHHELD = "（保密）"
 
 
 @dataclass(frozen=True)
@@ -33,28 +41,118 @@ def next_display_no(session: Session, region_code: str, tz: str) -> str:
     return f"{region6}{day}{seq:04d}"
 
 
-def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, registered_by: str) -> Registration:
+def find_by_county_no(session: Session, system: str, county_no: str) -> Petition | None:
+    return session.scalar(select(Petition).where(Petition.system == system, Petition.county_no == county_no))
+
+
+def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, principal: Principal,
+                      vault: PiiVault) -> Registration:
     """Register a petition and announce it (petition.registered), in the caller's transaction.
 
-    A resend of the same (system, county_no) returns the existing petition.
+    A resend of the same (system, county_no) returns the existing petition, marked existing.
     """
-    county_no = data.get("county_no")
-    if county_no:
-        found = session.scalar(select(Petition).where(Petition.system == data["system"],
-                                                      Petition.county_no == county_no))
+    if data.get("county_no"):
+        found = find_by_county_no(session, data["system"], data["county_no"])
         if found is not None:
             return Registration(found, existing=True)
-    petition = Petition(**data, registered_at=clock.now(), registered_by=registered_by,
-                        display_no=next_display_no(session, data["region_code"], runtime.settings.timezone))
+    settings = runtime.settings
+    now = clock.now()
+    category = data["category"]
+    registrar_level = level_of_prefix(subtree_prefix(principal.jurisdiction))
+    fields = {k: data[k] for k in ("system", "county_no", "channel", "purpose", "petitioned_at", "people_count",
+                                   "title", "request_text", "facts", "region_code", "complained_party",
+                                   "legal_litigation", "urgent", "anonymous", "confidential", "first_time")}
+    fields.update(category_code=category.code, category_name=category.name, classic_code=category.classic_code,
+                  category_table_version=category_version(), registered_at=data.get("registered_at") or now,
+                  received_at=now, statutory_type=PURPOSES[data["purpose"]],
+                  registrar=principal.username or principal.user_id,
+                  registrar_kind="api_key" if principal.role == "county_system" else "staff",
+                  registrar_level=registrar_level,
+                  group_visit=is_group_visit(channel=data["channel"], people_count=data["people_count"],
+                                             threshold=settings.group_visit_threshold))
+    people = data.get("petitioners") or []
+    id_blinds = [b for b in (vault.blind(p.get("id_number")) for p in people) if b]
+    phone_blinds = [b for b in (vault.blind(p.get("phone")) for p in people) if b]
+    found = detect(session, fields=fields, id_blinds=id_blinds, phone_blinds=phone_blinds,
+                   registrar_level=registrar_level, window_days=settings.repeat_window_days)
+    petition = Petition(**fields, display_no=next_display_no(session, data["region_code"], settings.timezone),
+                        repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
+                        repeat_score=found.repeat_score,
+                        repeat_reasons=found.repeat_reasons, reflow=found.reflow, cross_level=found.cross_level,
+                        no_longer_accepted=found.no_longer_accepted)
+    if found.repeat_of:
+        petition.first_time = False
+    for seq, person in enumerate(people):
+        petition.petitioners.append(Petitioner(
+            seq=seq, name=person.get("name") or "", id_number_enc=vault.seal(person.get("id_number")),
+            id_blind=vault.blind(person.get("id_number")), phone_enc=vault.seal(person.get("phone")),
+            phone_blind=vault.blind(person.get("phone")), address_code=person.get("address_code"),
+            address=person.get("address") or "", registered_at=petition.registered_at))
     session.add(petition)
     session.flush()
-    runtime.emit(session, PetitionRegistered(
-        petition_id=petition.id, display_no=petition.display_no, system=petition.system,
-        county_no=petition.county_no, region_code=petition.region_code, category=petition.category,
-        channel=petition.channel, request_text=petition.request_text,
-        petitioner_name=petition.petitioner_name, registered_at=petition.registered_at, flags={}))
+    record_change(session, petition, actor=petition.registrar, action="registered",
+                  changes={"display_no": petition.display_no, "detection": asdict(found)})
+    runtime.emit(session, registered_event(petition, found))
     return Registration(petition, existing=False)
 
 
-def get_petition(session: Session, petition_id: str) -> Petition | None:
-    return session.get(Petition, petition_id)
+def category_version() -> str:
+    from intake_svc.schemas import categories
+
+    return categories().version
+
+
+def registered_event(petition: Petition, found: Detection) -> PetitionRegistered:
+    main = petition.petitioners[0].name if petition.petitioners else ""
+    withhold = petition.confidential or petition.statutory_type == "检举控告类" or petition.anonymous
+    return PetitionRegistered(
+        petition_id=petition.id, display_no=petition.display_no, system=petition.system,
+        county_no=petition.county_no, region_code=petition.region_code, category=petition.category_name,
+        channel=petition.channel, request_text=petition.request_text,
+        petitioner_name=WITHHELD if withhold else (main or "（未登记）"), registered_at=petition.registered_at,
+        flags={"repeat_of": found.repeat_of, "reflow": found.reflow, "cross_level": found.cross_level,
+               "no_longer_accepted": found.no_longer_accepted},
+        category_code=petition.category_code, classic_code=petition.classic_code, title=petition.title,
+        purpose=petition.purpose, statutory_type=petition.statutory_type,
+        legal_litigation=petition.legal_litigation, group_visit=petition.group_visit, urgent=petition.urgent,
+        people_count=petition.people_count, confidential=petition.confidential,
+        registrar_level=petition.registrar_level, petitioned_at=petition.petitioned_at)
+
+
+def record_change(session: Session, petition: Petition, *, actor: str, action: str, changes: dict) -> None:
+    session.add(PetitionChange(petition_id=petition.id, at=clock.now(), actor=actor, action=action,
+                               changes=changes))
+
+
+def apply_case_status(session: Session, event: CaseStatusChanged) -> Petition | None:
+    """Follow the case of a petition (办理状态), so later registrations can detect 回流 and 不再受理."""
+    petition = session.get(Petition, event.petition_id)
+    if petition is None:
+        return None
+    if petition.case_updated_at is not None and petition.case_updated_at > event.changed_at:
+        return petition  # an older event arriving late
+    before = petition.case_status
+    petition.case_status, petition.case_updated_at = event.status, event.changed_at
+    petition.case_resolved = event.resolved or petition.case_resolved
+    petition.case_final = event.final or petition.case_final
+    record_change(session, petition, actor=event.actor, action="case_status",
+                  changes={"from": before, "to": event.status, "reason": event.reason})
+    return petition
+
+
+def filtered(query: dict, jurisdiction: str) -> Select:
+    """Petitions in the caller's jurisdiction matching the list filters, newest first."""
+    stmt = select(Petition).where(Petition.region_code.startswith(subtree_prefix(jurisdiction)))
+    if "region" in query:
+        stmt = stmt.where(Petition.region_code.startswith(subtree_prefix(query["region"])))
+    if "category" in query:
+        stmt = stmt.where(Petition.category_code.startswith(query["category"]))
+    if "channel" in query:
+        stmt = stmt.where(Petition.channel == query["channel"])
+    for flag in query.get("flag", []):
+        stmt = stmt.where(Petition.repeat_of.is_not(None) if flag == "repeat" else getattr(Petition, flag).is_(True))
+    if "registered_from" in query:
+        stmt = stmt.where(Petition.registered_at >= query["registered_from"])
+    if "registered_to" in query:
+        stmt = stmt.where(Petition.registered_at < query["registered_to"])
+    return stmt.order_by(Petition.registered_at.desc(), Petition.id)

@@ -55,7 +55,7 @@ class Inbox(MethodView):
         if principal.role not in ("admin", "supervisor") and not _may_read(principal, query):
             abort(403, message="you may read only your own or your unit's inbox")
         runtime = runtime_of(current_app)
-        with runtime.sessions() as session:
+        with runtime.read_sessions() as session:
             stmt = (select(Notice).where(Notice.recipient_kind == query["recipient_kind"],
                                          Notice.recipient_id == query["recipient_id"])
                     .order_by(Notice.created_at.desc()).limit(200))

@@ -10,6 +10,7 @@ token (county systems get API keys at intake).
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Callable
@@ -22,11 +23,15 @@ from shared import clock
 from shared.config import Settings
 from shared.regions import in_jurisdiction
 
+log = logging.getLogger(__name__)
+
 ALGORITHM = "HS256"
 ISSUER = "xinfang"
 
-#: 管理员, 督查员, 登记员, 承办人, 包案领导, 运维
-ROLES = ("admin", "supervisor", "registrar", "handler", "leader", "operator")
+#: 管理员, 督查员, 登记员, 承办人, 包案领导, 运维, 县级系统 (a county system's API key)
+ROLES = ("admin", "supervisor", "registrar", "handler", "leader", "operator", "county_system")
+#: Roles a staff account may have (county systems use API keys, not accounts).
+STAFF_ROLES = ROLES[:-1]
 
 
 @dataclass(frozen=True)
@@ -129,4 +134,6 @@ def require_jurisdiction(region_code: str) -> None:
     """403 unless ``region_code`` lies in the caller's jurisdiction."""
     principal = current_principal()
     if not principal.may_see(region_code):
+        log.warning("403: %s (%s, jurisdiction %s) tried region %s on %s %s", principal.username, principal.role,
+                    principal.jurisdiction, region_code, request.method, request.path)
         abort(403, message=f"region {region_code} is outside your jurisdiction {principal.jurisdiction}")

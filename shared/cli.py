@@ -6,6 +6,8 @@ Operations:         ``xinfang migrate``, ``xinfang sweep``, ``xinfang clock …`
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import signal
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from shared.auth import STAFF_ROLES
 from shared.config import SERVICES, Settings
 from shared.observability import configure_logging
 
@@ -257,34 +260,92 @@ def user() -> None:
     """Staff accounts (kept by assign_svc)."""
 
 
+@contextlib.contextmanager
+def _service_session(service: str):
+    """A transaction on one service's database, for operator commands."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from shared.system import service_module
+
+    runtime = service_module(service).build_runtime(_settings(), broker=StubBroker())
+    try:
+        with runtime.uow() as session:
+            yield session
+    finally:
+        runtime.engine.dispose()
+
+
 @user.command("create")
 @click.option("--username", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "registrar", "handler", "leader", "operator"]))
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
 @click.option("--jurisdiction", default="000000", show_default=True, help="region code of the subtree the user may see")
 @click.option("--unit", "unit_id", default=None, help="the user's unit id in the directory")
 @click.option("--name", "display_name", default="")
 @click.password_option(help="at least 10 characters")
 def user_create(username, role, jurisdiction, unit_id, display_name, password) -> None:
     """Create a staff account (the first admin, for instance)."""
-    import importlib
-
-    from shared.system import service_module
-
-    settings = _settings()
     users = importlib.import_module("assign_svc.users")
-    module = service_module("assign")
-    from dramatiq.brokers.stub import StubBroker
-
-    runtime = module.build_runtime(settings, broker=StubBroker())
     try:
-        with runtime.uow() as session:
+        with _service_session("assign") as session:
             created = users.create_user(session, username=username, password=password, role=role,
                                         jurisdiction=jurisdiction, unit_id=unit_id, display_name=display_name)
             click.echo(f"created {created.role} {created.username} ({created.id}), jurisdiction {created.jurisdiction}")
     except users.UserError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field.replace('_id', '')}") from None
-    finally:
-        runtime.engine.dispose()
+
+
+@cli.group()
+def apikey() -> None:
+    """County systems' API keys (kept by intake_svc)."""
+
+
+@apikey.command("create")
+@click.option("--name", required=True, help="who holds the key, e.g. 宛城区信访局登记系统")
+@click.option("--system", required=True, help="the registering system id its petitions carry")
+@click.option("--jurisdiction", required=True, help="region code: the key may only touch petitions inside it")
+@click.option("--rate-limit", default=None, help="e.g. 300/minute (default XINFANG_RATE_LIMIT)")
+def apikey_create(name, system, jurisdiction, rate_limit) -> None:
+    """Create a key; its secret is printed once and stored only as a hash."""
+    keys = importlib.import_module("intake_svc.apikeys")
+    if rate_limit:
+        from limits import parse
+
+        try:
+            parse(rate_limit)
+        except ValueError:
+            raise click.BadParameter("like 300/minute or 10/second", param_hint="--rate-limit") from None
+    try:
+        with _service_session("intake") as session:
+            client, secret = keys.create_key(session, name=name, system=system, jurisdiction=jurisdiction,
+                                             rate_limit=rate_limit)
+            click.echo(f"key {client.key_prefix} for {client.system} (jurisdiction {client.jurisdiction}):")
+            click.echo(secret)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@apikey.command("revoke")
+@click.argument("key_id")
+def apikey_revoke(key_id) -> None:
+    """Revoke a key by its id or its short prefix."""
+    keys = importlib.import_module("intake_svc.apikeys")
+    with _service_session("intake") as session:
+        client = keys.revoke_key(session, key_id)
+        if client is None:
+            raise click.ClickException(f"no key {key_id}")
+        click.echo(f"revoked {client.key_prefix} ({client.system}) at {client.revoked_at.isoformat()}")
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """Keys with their jurisdiction and state (never the secret)."""
+    from sqlalchemy import select
+
+    models = importlib.import_module("intake_svc.models")
+    with _service_session("intake") as session:
+        for c in session.scalars(select(models.ApiClient).order_by(models.ApiClient.created_at)):
+            state = f"revoked {c.revoked_at:%Y-%m-%d}" if c.revoked_at else "active"
+            click.echo(f"{c.key_prefix}  {c.system:20s} {c.jurisdiction}  {state}  {c.name}")
 
 
 def main() -> None:

@@ -24,6 +24,12 @@ overrides, for tests) in ``create_app(config=None)``.
 | ``XINFANG_WORKER_THREADS`` | ``4`` | Dramatiq worker threads per worker process (embedded: per process) |
 | ``XINFANG_RETENTION_DAYS`` | ``30`` | published outbox rows and inbox ids older than this are pruned |
 | ``XINFANG_LOG_LEVEL`` | ``INFO`` | log level |
+| ``XINFANG_PII_KEY`` | derived from the secret key | Fernet key(s), comma-separated (newest first), encrypting identity numbers and phones at rest |
+| ``XINFANG_PII_INDEX_KEY`` | derived from the secret key | HMAC key of the blind indexes used to match identity numbers and phones |
+| ``XINFANG_PII_FULL_ROLES`` | ``admin,registrar`` | roles that may ask for unmasked personal data (every such read is audited) |
+| ``XINFANG_REPEAT_WINDOW_DAYS`` | ``365`` | how far back registration looks for the same petitioner's same matter (重复信访) |
+| ``XINFANG_GROUP_VISIT_THRESHOLD`` | ``5`` | people concerned from which a visit is a group visit (集体访) |
+| ``XINFANG_RATE_LIMIT`` | ``600/minute`` | default request limit per API key (429 with Retry-After beyond it) |
 | ``XINFANG_REDIS_HEARTBEAT_MS`` | ``60000`` | after this long a dead Redis worker's messages are requeued |
 | ``XINFANG_REDIS_MAINTENANCE_CHANCE`` | ``1000`` | per million broker commands, how often the Redis broker looks for dead workers' messages |
 """
@@ -67,6 +73,12 @@ class Settings:
     worker_threads: int = 4
     retention_days: int = 30
     log_level: str = "INFO"
+    pii_key: str = ""
+    pii_index_key: str = ""
+    pii_full_roles: tuple[str, ...] = ("admin", "registrar")
+    repeat_window_days: int = 365
+    group_visit_threshold: int = 5
+    rate_limit: str = "600/minute"
     redis_heartbeat_ms: int = 60_000
     redis_maintenance_chance: int = 1000
 
@@ -95,6 +107,13 @@ class Settings:
             worker_threads=int(env.get("XINFANG_WORKER_THREADS", 4)),
             retention_days=int(env.get("XINFANG_RETENTION_DAYS", 30)),
             log_level=env.get("XINFANG_LOG_LEVEL", "INFO"),
+            pii_key=env.get("XINFANG_PII_KEY", ""),
+            pii_index_key=env.get("XINFANG_PII_INDEX_KEY", ""),
+            pii_full_roles=tuple(r.strip() for r in env.get("XINFANG_PII_FULL_ROLES", "admin,registrar").split(",")
+                                 if r.strip()),
+            repeat_window_days=int(env.get("XINFANG_REPEAT_WINDOW_DAYS", 365)),
+            group_visit_threshold=int(env.get("XINFANG_GROUP_VISIT_THRESHOLD", 5)),
+            rate_limit=env.get("XINFANG_RATE_LIMIT", "600/minute"),
             redis_heartbeat_ms=int(env.get("XINFANG_REDIS_HEARTBEAT_MS", 60_000)),
             redis_maintenance_chance=int(env.get("XINFANG_REDIS_MAINTENANCE_CHANCE", 1000)),
         )

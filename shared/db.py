@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+#: Execution option marking a read-only session (SQLite begins it without taking the write lock).
+READONLY = "xinfang_readonly"
+
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT = 30
 
@@ -85,7 +88,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (queue on busy_timeout instead of failing on upgrade);
+        # read-only sessions begin deferred, so readers never wait for the write lock (WAL).
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READONLY) else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str, **kwargs) -> Engine:
@@ -105,8 +110,10 @@ def create_db_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``readonly`` ones must not write (on SQLite they would fail to lock)."""
+    bind = engine.execution_options(**{READONLY: True}) if readonly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextlib.contextmanager

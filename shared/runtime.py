@@ -40,6 +40,7 @@ class ServiceRuntime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     metadata: Any
     outbox_model: type
     inbox_model: type
@@ -59,7 +60,8 @@ class ServiceRuntime:
         relay = OutboxRelay(service=name, sessions=sessions, outbox_model=outbox_model, broker=broker,
                             poll_seconds=settings.outbox_poll_seconds,
                             confirm_on_ack=not settings.distributed)
-        runtime = cls(name=name, settings=settings, engine=engine, sessions=sessions, metadata=metadata,
+        runtime = cls(name=name, settings=settings, engine=engine, sessions=sessions,
+                      read_sessions=session_factory(engine, readonly=True), metadata=metadata,
                       outbox_model=outbox_model, inbox_model=inbox_model, broker=broker, relay=relay,
                       metrics=metrics_for(name))
         after_commit_kick(sessions, lambda: runtime.relay)

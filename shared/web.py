@@ -67,7 +67,9 @@ def _swagger_assets() -> Path:
 
 
 def make_service_app(runtime: ServiceRuntime, *, title: str, blueprints: Iterable[Blueprint],
-                     description: str = "", open_paths: tuple[str, ...] = ()) -> Flask:
+                     description: str = "", open_paths: tuple[str, ...] = (),
+                     extra_security: dict[str, dict] | None = None) -> Flask:
+    """The Flask app of one service; ``extra_security`` adds schemes accepted besides bearer tokens."""
     name = runtime.name
     prefix = f"/{name}"
     app = Flask(f"xinfang.{name}")
@@ -81,8 +83,9 @@ def make_service_app(runtime: ServiceRuntime, *, title: str, blueprints: Iterabl
         OPENAPI_SWAGGER_UI_URL=f"{prefix}/docs-assets/",
         API_SPEC_OPTIONS={
             "info": {"description": description},
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
-            "security": [{"bearerAuth": []}],
+            "components": {"securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}, **(extra_security or {})}},
+            "security": [{"bearerAuth": []}] + [{name: []} for name in (extra_security or {})],
         },
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         JSON_AS_ASCII=False,

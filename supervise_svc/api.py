@@ -39,7 +39,7 @@ class Cases(MethodView):
         """Cases in the caller's jurisdiction, newest first (at most 200)."""
         prefix = subtree_prefix(current_principal().jurisdiction)
         runtime = runtime_of(current_app)
-        with runtime.sessions() as session:
+        with runtime.read_sessions() as session:
             stmt = (select(CaseView).where(CaseView.region_code.startswith(prefix))
                     .order_by(CaseView.registered_at.desc()).limit(200))
             return list(session.scalars(stmt))
@@ -52,7 +52,7 @@ class CaseByPetition(MethodView):
     def get(self, petition_id):
         """One case, by petition id."""
         runtime = runtime_of(current_app)
-        with runtime.sessions() as session:
+        with runtime.read_sessions() as session:
             view = session.get(CaseView, petition_id)
             if view is None:
                 abort(404, message=f"no case for petition {petition_id}")

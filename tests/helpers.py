@@ -24,8 +24,11 @@ def auth(settings: Settings, **kwargs) -> dict[str, str]:
 
 
 def petition_body(**overrides) -> dict:
-    body = {"system": "wancheng-xf", "county_no": f"WC-{uuid.uuid4().hex[:10]}", "region_code": "411302",
-            "category": "城乡建设", "request_text": "小区外墙脱落，多次反映无人维修", "petitioner_name": "张三"}
+    """A valid online petition (网上信访) about 城乡建设 in 宛城区 (411302)."""
+    body = {"system": "wancheng-xf", "county_no": f"WC-{uuid.uuid4().hex[:10]}", "channel": "网上信访",
+            "purpose": "求决", "petitioned_at": "2026-11-20T09:30:00+08:00", "title": "小区外墙脱落",
+            "region_code": "411302", "category": "城乡建设", "request_text": "小区外墙脱落，多次反映无人维修",
+            "petitioners": [{"name": "张三", "id_number": "11010519491231002X", "phone": "13812345678"}]}
     body.update(overrides)
     return body
 

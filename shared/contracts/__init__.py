@@ -11,13 +11,16 @@ the old one until every producer has moved.
 """
 from shared.contracts.base import (PAYLOADS, ROUTES, Envelope, EnvelopeSchema, PayloadSchema, dump_envelope,
                                    envelope_for, load_envelope, register)
-from shared.contracts.cases import CaseAssigned, CaseAssignedSchema
+from shared.contracts.cases import CaseActionRecorded, CaseActionRecordedSchema
+from shared.contracts.cases import CASE_STATES, CaseAssigned, CaseAssignedSchema, CaseStatusChanged, CaseStatusChangedSchema
+from shared.contracts.directory import DirectoryChanged, DirectoryChangedSchema
 from shared.contracts.notices import NoticeRequested, NoticeRequestedSchema
 from shared.contracts.petitions import PetitionRegistered, PetitionRegisteredSchema, RepeatFlagsSchema
 
 __all__ = [
     "PAYLOADS", "ROUTES", "Envelope", "EnvelopeSchema", "PayloadSchema", "dump_envelope", "envelope_for",
     "load_envelope", "register",
-    "CaseAssigned", "CaseAssignedSchema", "NoticeRequested", "NoticeRequestedSchema",
+    "CASE_STATES", "CaseAssigned", "CaseAssignedSchema", "CaseStatusChanged", "CaseStatusChangedSchema", "NoticeRequested", "NoticeRequestedSchema",
     "PetitionRegistered", "PetitionRegisteredSchema", "RepeatFlagsSchema",
+    "DirectoryChanged", "DirectoryChangedSchema", "CaseActionRecorded", "CaseActionRecordedSchema",
 ]

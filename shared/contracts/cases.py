@@ -1,10 +1,10 @@
 """Contracts produced by assign_svc about cases (case.*)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from shared.contracts.base import PayloadSchema, register
 
@@ -23,6 +23,10 @@ class CaseAssigned:
     assigned_at: datetime
     due_at: datetime
     deadline_basis: str
+    mode: str = "assign"  # assign (交办) | forward (转送) | divert (涉法涉诉, leaves the clock)
+    in_clock: bool = True
+    leader_id: str | None = None
+    leader_name: str | None = None
 
 
 class CaseAssignedSchema(PayloadSchema):
@@ -37,6 +41,109 @@ class CaseAssignedSchema(PayloadSchema):
     assigned_at = fields.AwareDateTime(required=True)
     due_at = fields.AwareDateTime(required=True)
     deadline_basis = fields.String(required=True)
+    mode = fields.String(load_default="assign")
+    in_clock = fields.Boolean(load_default=True)
+    leader_id = fields.String(load_default=None, allow_none=True)
+    leader_name = fields.String(load_default=None, allow_none=True)
 
 
 register("case.assigned", 1, CaseAssignedSchema, consumers=[("supervise", "supervise.case_assigned")])
+
+
+#: Case states (办理状态) as real systems show them (domain.md §3).
+CASE_STATES = (
+    "待签收", "已签收待办理", "已受理待送达", "办理中", "已处理待送达", "已送达待评价", "已办结", "已存档",
+    "退回", "不予受理", "不再受理", "延期申请", "已延期", "待补充材料", "复查中", "复核中", "复核已完成", "终结",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseStatusChanged:
+    """case.status_changed v1 — a case moved to another state (签收, 受理, 办结, 复核 …).
+
+    ``resolved`` is true once the case counts as 化解 (substantively resolved) or 办结;
+    ``final`` is true when the matter can no longer be reopened (复核 completed, 终结).
+    """
+
+    case_id: str
+    petition_id: str
+    display_no: str
+    unit_id: str
+    region_code: str
+    status: str
+    previous_status: str
+    changed_at: datetime
+    actor: str
+    reason: str = ""
+    resolved: bool = False
+    final: bool = False
+
+
+class CaseStatusChangedSchema(PayloadSchema):
+    __payload__ = CaseStatusChanged
+    case_id = fields.String(required=True)
+    petition_id = fields.String(required=True)
+    display_no = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    region_code = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(CASE_STATES))
+    previous_status = fields.String(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    reason = fields.String(load_default="")
+    resolved = fields.Boolean(load_default=False)
+    final = fields.Boolean(load_default=False)
+
+
+register("case.status_changed", 1, CaseStatusChangedSchema, consumers=[("intake", "intake.case_status_changed")])
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseActionRecorded:
+    """case.action_recorded v1 — one action of a case's handling (签收, 受理, 延期, 处理意见, 送达,
+    评价, 结案, 复查 …), with who, when and why; the case's open stages after it.
+
+    ``data`` holds the action's particulars (e.g. the opinion's outcome, the grades, the
+    closure checklist); ``stages`` lists the open stages: kind, due_at, warn_at, basis (ISO times).
+    """
+
+    case_id: str
+    petition_id: str
+    display_no: str
+    unit_id: str
+    region_code: str
+    action: str
+    label: str
+    status: str
+    previous_status: str
+    at: datetime
+    actor: str
+    actor_role: str
+    reason: str = ""
+    leader_id: str | None = None
+    data: dict = field(default_factory=dict)
+    stages: list = field(default_factory=list)
+
+
+class CaseActionRecordedSchema(PayloadSchema):
+    __payload__ = CaseActionRecorded
+    case_id = fields.String(required=True)
+    petition_id = fields.String(required=True)
+    display_no = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    region_code = fields.String(required=True)
+    action = fields.String(required=True)
+    label = fields.String(required=True)
+    status = fields.String(required=True)
+    previous_status = fields.String(required=True)
+    at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    actor_role = fields.String(required=True)
+    reason = fields.String(load_default="")
+    leader_id = fields.String(load_default=None, allow_none=True)
+    data = fields.Dict(load_default=dict)
+    stages = fields.List(fields.Dict(), load_default=list)
+
+
+register("case.action_recorded", 1, CaseActionRecordedSchema,
+         consumers=[("supervise", "supervise.case_action_recorded")])

@@ -31,9 +31,22 @@ class PetitionRegistered:
     category: str
     channel: str
     request_text: str
-    petitioner_name: str
+    petitioner_name: str  # （保密） for accusations, confidential and anonymous petitions
     registered_at: datetime
     flags: dict = field(default_factory=dict)
+    # Added compatibly in v1 (consumers read them with defaults):
+    category_code: str | None = None  # 内容分类 code, e.g. "0302"; ``category`` is the classic first-level name
+    classic_code: str | None = None
+    title: str = ""
+    purpose: str | None = None  # 信访目的
+    statutory_type: str | None = None  # 申诉求决类 / 检举控告类 / 建议意见类
+    legal_litigation: bool = False  # 涉法涉诉
+    group_visit: bool = False  # 集体访
+    urgent: bool = False
+    people_count: int = 1
+    confidential: bool = False
+    registrar_level: str | None = None  # level that registered it: province / city / county / township
+    petitioned_at: datetime | None = None
 
 
 class PetitionRegisteredSchema(PayloadSchema):
@@ -49,6 +62,18 @@ class PetitionRegisteredSchema(PayloadSchema):
     petitioner_name = fields.String(required=True)
     registered_at = fields.AwareDateTime(required=True)
     flags = fields.Nested(RepeatFlagsSchema, load_default=dict)
+    category_code = fields.String(load_default=None, allow_none=True)
+    classic_code = fields.String(load_default=None, allow_none=True)
+    title = fields.String(load_default="")
+    purpose = fields.String(load_default=None, allow_none=True)
+    statutory_type = fields.String(load_default=None, allow_none=True)
+    legal_litigation = fields.Boolean(load_default=False)
+    group_visit = fields.Boolean(load_default=False)
+    urgent = fields.Boolean(load_default=False)
+    people_count = fields.Integer(load_default=1)
+    confidential = fields.Boolean(load_default=False)
+    registrar_level = fields.String(load_default=None, allow_none=True)
+    petitioned_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
 register("petition.registered", 1, PetitionRegisteredSchema,

@@ -55,7 +55,8 @@ def test_bad_petition_gets_field_errors_and_nothing_is_stored(system, clients):
                                json={"region_code": "4113", "category": "不存在的分类", "request_text": ""})
     assert r.status_code == 422
     errors = r.json["errors"]["json"]
-    assert set(errors) == {"system", "region_code", "category", "request_text", "petitioner_name"}
+    assert set(errors) == {"system", "region_code", "category", "request_text", "channel", "purpose",
+                           "petitioned_at", "title"}
     assert "region code" in errors["region_code"][0]
     assert _count_petitions(system) == 0
 

@@ -1,0 +1,80 @@
+"""Repeat, reflow, cross-level and no-longer-accepted detection at registration.
+
+The same petitioner is found through the blind index of the identity number
+(indexed on ``(id_blind, registered_at)``, so the cost does not grow with the
+table), falling back to the phone's; the same matter is judged by
+``MatterMatcher`` (problem location, content category, request text).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake_svc.domain.rules import LEVEL_RANK, is_above
+from intake_svc.domain.similarity import Matter, MatterMatcher
+from intake_svc.models import Petition, Petitioner
+from shared import clock
+
+#: Case states after which the matter counts as closed or resolved (办结/化解).
+CLOSED_STATES = frozenset({"已办结", "已存档", "终结", "复核已完成", "不再受理"})
+#: How many earlier petitions of one person are compared at most.
+MAX_CANDIDATES = 50
+
+
+@dataclass
+class Detection:
+    repeat_of: str | None = None
+    repeat_of_display_no: str | None = None
+    repeat_score: float | None = None
+    repeat_reasons: list[str] = field(default_factory=list)
+    reflow: bool = False
+    cross_level: bool = False
+    no_longer_accepted: bool = False
+
+
+@lru_cache(maxsize=1)
+def matcher() -> MatterMatcher:
+    return MatterMatcher()
+
+
+def matter_of(petition: Petition | dict) -> Matter:
+    get = petition.get if isinstance(petition, dict) else lambda k: getattr(petition, k)
+    text = "\n".join(x for x in (get("title"), get("request_text"), get("facts")) if x)
+    return Matter(region_code=get("region_code"), category_code=get("category_code"),
+                  classic_code=get("classic_code"), text=text)
+
+
+def _candidates(session: Session, column, blinds: list[str], since) -> list[Petition]:
+    if not blinds:
+        return []
+    ids = select(Petitioner.petition_id).where(column.in_(blinds), Petitioner.registered_at >= since)
+    stmt = (select(Petition).where(Petition.id.in_(ids)).order_by(Petition.registered_at.desc())
+            .limit(MAX_CANDIDATES))
+    return list(session.scalars(stmt))
+
+
+def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds: list[str],
+           registrar_level: str, window_days: int) -> Detection:
+    """Compare a petition about to be registered with the same person's earlier ones."""
+    since = clock.now() - timedelta(days=window_days)
+    candidates = _candidates(session, Petitioner.id_blind, id_blinds, since) or \
+        _candidates(session, Petitioner.phone_blind, phone_blinds, since)
+    if not candidates:
+        return Detection()
+    by_id = {p.id: p for p in candidates}
+    best = matcher().best_match(matter_of(fields), [(p.id, matter_of(p)) for p in candidates])
+    if best is None:
+        return Detection()
+    earlier_id, result = best
+    earlier = by_id[earlier_id]
+    closed = earlier.case_resolved or earlier.case_status in CLOSED_STATES
+    open_below = (not closed and LEVEL_RANK.get(earlier.registrar_level, 3) >= LEVEL_RANK["county"])
+    return Detection(
+        repeat_of=earlier.id, repeat_of_display_no=earlier.display_no, repeat_score=round(result.score, 4),
+        repeat_reasons=list(result.reasons), reflow=closed and not earlier.case_final,
+        cross_level=is_above(registrar_level, "county") and open_below,
+        no_longer_accepted=earlier.case_final)

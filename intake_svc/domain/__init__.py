@@ -1,0 +1,1 @@
+"""Pure rules of intake: no Flask, no SQLAlchemy."""

@@ -1,0 +1,302 @@
+"""重复信访 (repeat petition) detection: is a new petition the same matter (同一信访事项) as an earlier one?
+
+Registration compares the new petition with every earlier petition of the same petitioner
+(the caller finds those by the identity-number hash) on three things:
+
+* 问题属地 (problem location, GB/T 2260 6-digit or 12-digit statistical code): same village >
+  same township (乡镇) > same county (县级) > same city > different.  **Policy:** 重复信访 needs
+  the same county-level location; a matter moved to another county is a new matter there.
+* 内容分类 (content category): same second level (``0302``) > same classic first level
+  (``classic_code``, ``03`` 城乡建设) > different.  A different category only lowers the score
+  (registrars code the same grievance differently); it is not a veto.
+* 诉求文本 (title + request + facts): Chinese text similarity, built for paraphrase —
+  full-width → half-width (NFKC), punctuation, digits and petition boilerplate (尊敬的领导, 反映,
+  要求, 请求, 恳请 …) and salutations/self-introductions removed, a small synonym table folded
+  (不动产权证 → 房产证), then the mean of (a) the cosine of character bigram+trigram counts
+  (robust to typos and to segmentation) and (b) the IDF-weighted Dice overlap of jieba words (rare content words such as 房产证 or 社保 weigh far more than 公司 or 我们, so
+  the same place and employer named in a different matter do not carry it).  jieba is loaded
+  lazily and quietly on the first compare (about 1 s once per process).
+
+The weighted score and the county rule decide; :class:`MatchResult` carries the reasons.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+#: Default decision threshold on the combined score (tuned on repeat_corpus.TUNING_SEED,
+#: never on the evaluation seed; see bench/repeat_quality.py --tune).
+DEFAULT_THRESHOLD = 0.38
+#: Default weights of the components (text, location, category); they are normalised.
+DEFAULT_WEIGHTS: dict[str, float] = {"text": 0.7, "location": 0.15, "category": 0.15}
+#: Petition boilerplate (信访套话) that says nothing about the matter itself.
+BOILERPLATE: tuple[str, ...] = (
+    "尊敬的", "领导", "你好", "您好", "谢谢", "此致", "敬礼", "反映", "要求", "请求", "恳请", "希望", "强烈",
+    "有关部门", "相关部门", "政府", "信访局", "帮助", "帮忙", "解决", "处理", "落实", "问题", "情况", "事情",
+    "再次", "依法", "尽快", "给予", "我们", "本人", "我是", "一个说法", "说法",
+)
+#: 事项同义词表: variants folded to one word before comparing (in production a versioned local code
+#: table).  Only common petition vocabulary; ``MatterMatcher(synonyms={})`` switches it off.
+DEFAULT_SYNONYMS: Mapping[str, str] = {
+    "不动产权证": "房产证", "不动产证": "房产证", "产权证": "房产证", "房本": "房产证", "工钱": "工资", "薪水": "工资",
+    "薪资": "工资", "劳务费": "工资", "社会保险": "社保", "补偿金": "补偿款", "补偿费": "补偿款", "暖气": "供暖",
+    "供热": "供暖", "取暖": "供暖", "噪声": "噪音", "回迁房": "安置房", "停车位": "车位", "新农合": "医保",
+    "解雇": "辞退", "开除": "辞退", "废水": "污水",
+}
+#: Salutations and self-introductions (尊敬的××信访局领导, 我是××村村民): the petitioner's own
+#: address, not the matter; the problem location is compared through the region code.
+_PREAMBLE = r"尊敬的[^,.:;!?]{0,20}?领导|我是[^,.:;!?]{0,25}?(?:村民|居民|业主|职工|群众|农民工)"
+_BOILER_RE = re.compile("|".join([_PREAMBLE, *sorted(BOILERPLATE, key=len, reverse=True)]))
+_SPLIT_RE = re.compile(r"[^\u3400-\u9fffa-z]+")  # punctuation, spaces and digits end a segment
+
+_CLASSIC_NAMES = ("农村农业", "国土资源", "城乡建设", "劳动和社会保障", "卫生计生", "教育文体", "民政", "政法",
+                  "经济管理", "交通运输", "商贸旅游", "科技与信息产业", "环境保护", "党务政务", "组织人事",
+                  "纪检监察", "其他")
+
+
+@dataclass(frozen=True)
+class Matter:
+    """What is compared: 问题属地, 内容分类 and the text (title + request + facts, joined by the caller)."""
+    region_code: str
+    category_code: str
+    classic_code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Score in 0..1, the decision (重复信访 or not), reasons in Chinese, and the component scores."""
+    score: float
+    same_matter: bool
+    reasons: list[str]
+    components: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- text features
+
+_jieba_lock = threading.Lock()
+_jieba: dict[str, Any] = {}
+
+
+def _tokenizer() -> tuple[Any, dict[str, float], float]:
+    """jieba's tokenizer and IDF table (shipped in the wheel), loaded once, lazily and quietly."""
+    if not _jieba:
+        with _jieba_lock:
+            if not _jieba:
+                import jieba
+                import jieba.analyse
+
+                jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict…" on the console
+                jieba.initialize()
+                idf = jieba.analyse.default_tfidf
+                _jieba.update(tok=jieba.dt, idf=idf.idf_freq, median=idf.median_idf)
+    return _jieba["tok"], _jieba["idf"], _jieba["median"]
+
+
+_AMOUNT_RE = re.compile(r"(\d+(?:\.\d+)?)(万)?元")
+_QUANTITY_RE = re.compile(r"(\d+(?:\.\d+)?|[一二三四五六七八九十]{1,2})亩|((?:19|20)\d\d)年|(\d{2,})多?(?:户|名|人)")
+
+
+def _key_numbers(text: str) -> set[str]:
+    """Amounts (数额), areas (亩), calendar years and head-counts: the same matter repeats them."""
+    out = set()
+    for m in _AMOUNT_RE.finditer(text):
+        value = float(m.group(1)) * (10000 if m.group(2) else 1)
+        if value >= 100:
+            out.add(f"{value:.0f}元")
+    for m in _QUANTITY_RE.finditer(text):
+        mu, year, heads = m.groups()
+        if mu:
+            out.add(f"{mu if mu.isdigit() else _cn_int(mu)}亩")
+        out |= {f"{year}年"} if year else set()
+        out |= {f"{heads}人"} if heads else set()
+    return out
+
+
+def _cn_int(numeral: str) -> int:
+    digits = "零一二三四五六七八九十"
+    if len(numeral) == 1:
+        return digits.index(numeral)
+    return 10 + digits.index(numeral[1]) if numeral[0] == "十" else digits.index(numeral[0]) * 10
+
+
+def normalise(text: str, synonyms: Mapping[str, str] | None = None) -> list[str]:
+    """Segments after NFKC (全角→半角), lower-casing, synonym folding and removal of boilerplate,
+    punctuation and digits."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if synonyms:
+        text = _synonym_re(tuple(synonyms)).sub(lambda m: synonyms[m.group(0)], text)
+    return [s for s in _SPLIT_RE.split(_BOILER_RE.sub(" ", text)) if s]
+
+
+@lru_cache(maxsize=8)
+def _synonym_re(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """Character bigram+trigram counts and IDF-weighted words (jieba) of one text."""
+    grams: Counter[str]
+    gram_norm: float
+    words: dict[str, float]
+    word_mass: float
+
+
+_ORG_SUFFIX = re.compile(r"(?:公司|集团|厂|合作社|医院|学校|小学|中学)$")
+
+
+def _cut_organisations(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Tokens with organisation names (宏达建筑劳务有限公司, 华兴化工厂 …) cut out ("" marks the cut),
+    and the names.  A name counts once, as one word: the same employer or factory appears in a
+    person's different matters, so its four tokens must not outweigh the grievance itself."""
+    kept: list[str] = []
+    names: list[str] = []
+    for tok in tokens:
+        if _ORG_SUFFIX.search(tok):
+            k = 0
+            while k < 3 and k < len(kept) and len(kept[-1 - k]) > 1:
+                k += 1
+            if k:
+                names.append("".join(kept[-k:]) + tok)
+                del kept[-k:]
+                kept.append("")
+                continue
+        kept.append(tok)
+    return kept, names
+
+
+def text_features(text: str, synonyms: Mapping[str, str] | None = None) -> TextFeatures:
+    """Features of ``text``; key numbers and organisation names join the words with the weight
+    of an unseen word."""
+    tok, idf, median = _tokenizer()
+    grams: Counter[str] = Counter()
+    words = {n: median for n in _key_numbers(unicodedata.normalize("NFKC", text).replace(" ", ""))}
+    for seg in normalise(text, synonyms):
+        kept, names = _cut_organisations(tok.lcut(seg, HMM=False))
+        words.update((name, median) for name in names)
+        words.update((w, idf.get(w, median)) for w in kept if len(w) > 1)
+        for run in "".join(w or " " for w in kept).split():
+            grams.update(run[i:i + 2] for i in range(len(run) - 1))
+            grams.update(run[i:i + 3] for i in range(len(run) - 2))
+    norm = math.sqrt(sum(c * c for c in grams.values()))
+    return TextFeatures(grams, norm, words, sum(words.values()))
+
+
+def text_similarity(fa: TextFeatures, fb: TextFeatures) -> tuple[float, list[str]]:
+    """Similarity in 0..1 — the mean of the character n-gram cosine and the IDF-weighted Dice
+    overlap of words — and the shared words of highest weight (for the reasons)."""
+    if not fa.grams or not fb.grams:
+        return (1.0 if fa.grams == fb.grams and fa.words == fb.words else 0.0), []
+    small, large = (fa.grams, fb.grams) if len(fa.grams) <= len(fb.grams) else (fb.grams, fa.grams)
+    dot = sum(c * large[g] for g, c in small.items() if g in large)
+    cosine = dot / (fa.gram_norm * fb.gram_norm)
+    common = {w: v for w, v in fa.words.items() if w in fb.words}
+    mass = fa.word_mass + fb.word_mass
+    dice = 2 * sum(common.values()) / mass if mass else 0.0
+    top = sorted(common, key=lambda w: (-common[w], w))[:4]
+    return min(1.0, (cosine + dice) / 2), top
+
+
+# ---------------------------------------------------------------- location and category
+
+def location_similarity(a: str, b: str) -> tuple[float, str]:
+    """问题属地: 1 same village, 0.85 same township, 0.6 same county, 0.2 same city, else 0.
+
+    A 6-digit code against a 12-digit one is known to county level only.
+    """
+    a, b = (a or "").strip(), (b or "").strip()
+    if not a or not b:
+        return 0.0, "问题属地缺失"
+    if a[:6] != b[:6]:
+        if a[:4] == b[:4]:
+            return 0.2, f"问题属地同市不同县({a[:6]}≠{b[:6]})"
+        return 0.0, f"问题属地不同({a[:6]}≠{b[:6]})"
+    if len(a) == len(b) == 12 and a[6:9] != "000":
+        if a == b and a[9:] != "000":
+            return 1.0, f"问题属地相同({a})"
+        if a[:9] == b[:9]:
+            return 0.85, f"问题属地同一乡镇({a[:9]})"
+    return 0.6, f"问题属地同一县({a[:6]})"
+
+
+def classic_name(code: str) -> str:
+    """The name of a classic first-level category (``03`` → 城乡建设), or the code itself."""
+    return _CLASSIC_NAMES[int(code) - 1] if code.isdigit() and 1 <= int(code) <= len(_CLASSIC_NAMES) else code
+
+
+def category_similarity(new: Matter, earlier: Matter) -> tuple[float, str]:
+    """内容分类: 1 same second level, 0.8 same code known to first level only, 0.5 same first level, else 0."""
+    ca, cb = new.classic_code or new.category_code[:2], earlier.classic_code or earlier.category_code[:2]
+    if ca != cb:
+        return 0.0, f"内容分类不同({classic_name(ca)}≠{classic_name(cb)})"
+    name = classic_name(ca)
+    if new.category_code == earlier.category_code:
+        full = len(new.category_code) > 2
+        return (1.0 if full else 0.8), f"内容分类相同({name}/{new.category_code})"
+    if len(new.category_code) <= 2 or len(earlier.category_code) <= 2:
+        return 0.8, f"内容分类同一大类({name})"
+    return 0.5, f"内容分类同一大类({name}: {new.category_code}≠{earlier.category_code})"
+
+
+# ---------------------------------------------------------------- the matcher
+
+class MatterMatcher:
+    """Decides 重复信访: same county-level 问题属地 and a weighted score ≥ ``threshold``.
+
+    ``score = w_text·text + w_location·location + w_category·category`` (weights normalised).
+    Text features are cached per text, so comparing one new petition with a petitioner's
+    earlier ones analyses each text once.
+    """
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, weights: Mapping[str, float] | None = None,
+                 synonyms: Mapping[str, str] | None = None, cache_size: int = 4096) -> None:
+        raw = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        if set(raw) != set(DEFAULT_WEIGHTS) or min(raw.values()) < 0 or sum(raw.values()) <= 0:
+            raise ValueError(f"weights must give {sorted(DEFAULT_WEIGHTS)} non-negative values")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must lie in 0..1")
+        self.threshold = threshold
+        self.weights = {k: v / sum(raw.values()) for k, v in raw.items()}
+        self.synonyms: Mapping[str, str] = DEFAULT_SYNONYMS if synonyms is None else dict(synonyms)
+        self._features = lru_cache(maxsize=cache_size)(self._compute_features)
+
+    def _compute_features(self, text: str) -> TextFeatures:
+        return text_features(text, self.synonyms)
+
+    def compare(self, new: Matter, earlier: Matter) -> MatchResult:
+        """Score ``new`` against ``earlier``; reasons name location, category, text and the verdict."""
+        loc, loc_reason = location_similarity(new.region_code, earlier.region_code)
+        cat, cat_reason = category_similarity(new, earlier)
+        text, shared = text_similarity(self._features(new.text), self._features(earlier.text))
+        w = self.weights
+        score = round(w["text"] * text + w["location"] * loc + w["category"] * cat, 4)
+        same_county = loc >= 0.6
+        same = same_county and score >= self.threshold
+        reasons = [loc_reason, cat_reason, f"诉求文本相似度{text:.2f}"]
+        if shared:
+            reasons.append("共同要点: " + "、".join(shared))
+        if not same_county:
+            reasons.append("不在同一县级属地: 不构成重复信访")
+        else:
+            verdict = "判定为重复信访" if same else "不是同一事项"
+            reasons.append(f"综合评分{score:.2f}{'≥' if same else '<'}阈值{self.threshold:.2f}: {verdict}")
+        components = {"text": round(text, 4), "location": loc, "category": cat}
+        return MatchResult(score, same, reasons, components)
+
+    def best_match(self, new: Matter, candidates: Iterable[tuple[str, Matter]]) -> tuple[str, MatchResult] | None:
+        """The earlier petition (id, result) that is the same matter with the highest score, or None."""
+        best: tuple[str, MatchResult] | None = None
+        for key, earlier in candidates:
+            result = self.compare(new, earlier)
+            if result.same_matter and (best is None or result.score > best[1].score):
+                best = (key, result)
+        return best
