@@ -61,8 +61,12 @@ def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds
            registrar_level: str, window_days: int) -> Detection:
     """Compare a petition about to be registered with the same person's earlier ones."""
     since = clock.now() - timedelta(days=window_days)
-    candidates = _candidates(session, Petitioner.id_blind, id_blinds, since) or \
-        _candidates(session, Petitioner.phone_blind, phone_blinds, since)
+    # The identity number decides who the petitioner is; the phone only when no number was given
+    # (a call, an anonymous letter with a call-back number).
+    if id_blinds:
+        candidates = _candidates(session, Petitioner.id_blind, id_blinds, since)
+    else:
+        candidates = _candidates(session, Petitioner.phone_blind, phone_blinds, since)
     if not candidates:
         return Detection()
     by_id = {p.id: p for p in candidates}

@@ -35,6 +35,18 @@ def _check_region(value: str) -> None:
         raise ValidationError(f"unknown region code {value} (行政区划代码不存在)")
 
 
+def _nest(errors: dict, dotted: str, message: str) -> None:
+    """Put ``message`` at ``petitioners.0.id_number`` the way marshmallow nests field errors."""
+    *parents, leaf = [int(p) if p.isdigit() else p for p in dotted.split(".")]
+    node = errors
+    for part in parents:
+        node = node.setdefault(part, {})
+    if isinstance(node.get(leaf), dict):
+        node[leaf].setdefault("_schema", []).append(message)
+    else:
+        node.setdefault(leaf, []).append(message)
+
+
 class PetitionerInSchema(Schema):
     """A petitioner (信访人); the first is the main petitioner."""
 
@@ -127,14 +139,14 @@ class PetitionInSchema(Schema):
 
     @validates_schema
     def _cross_fields(self, data, **_):
-        errors: dict[str, list[str]] = {}
+        errors: dict = {}
         petitioned, registered = data.get("petitioned_at"), data.get("registered_at")
         if petitioned and registered and petitioned > registered:
-            errors.setdefault("registered_at", []).append("must not be before petitioned_at (登记时间早于信访时间)")
+            _nest(errors, "registered_at", "must not be before petitioned_at (登记时间早于信访时间)")
         if "channel" in data and "petitioners" in data:
             for v in channel_violations(channel=data["channel"], anonymous=data.get("anonymous", False),
                                         petitioners=data["petitioners"]):
-                errors.setdefault(v.field, []).append(v.message)
+                _nest(errors, v.field, v.message)
         if errors:
             raise ValidationError(errors)
 
