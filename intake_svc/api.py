@@ -16,7 +16,7 @@ from intake_svc.schemas import (ChangeSchema, CountyNoQuerySchema, PetitionInSch
                                 PetitionQuerySchema, RevealQuerySchema)
 from intake_svc.views import petition_view
 from shared.auth import current_principal, require_jurisdiction, require_roles
-from shared.web import runtime_of
+from shared.web import check_page, runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Petitions(MethodView):
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """Petitions in your jurisdiction, newest first, with filters (X-Pagination header)."""
+        check_page(pagination_parameters)
         principal = current_principal()
         stmt = service.filtered(query, principal.jurisdiction)
         with runtime_of(current_app).read_sessions() as session:

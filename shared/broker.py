@@ -109,7 +109,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker_url:
         from dramatiq.brokers.redis import RedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(url=settings.broker_url, namespace="xinfang",
+        broker: dramatiq.Broker = RedisBroker(url=settings.broker_url, namespace=settings.redis_namespace,
                                               heartbeat_timeout=settings.redis_heartbeat_ms,
                                               maintenance_chance=settings.redis_maintenance_chance)
     else:

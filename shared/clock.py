@@ -24,8 +24,8 @@ from shared.config import Settings
 
 log = logging.getLogger(__name__)
 
-#: Redis key holding the shared clock state in the distributed mode.
-REDIS_KEY = "xinfang:clock"
+#: Redis key (after the namespace) holding the shared clock state in the distributed mode.
+REDIS_KEY = "clock"
 #: How long a process trusts its cached copy of the shared state (seconds).
 CACHE_SECONDS = 0.05
 
@@ -82,16 +82,17 @@ class FileStore:
 class RedisStore:
     """Clock state in one Redis key (distributed mode)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = "xinfang") -> None:
         import redis
 
         self.client = redis.Redis.from_url(url)
+        self.key = f"{namespace}:{REDIS_KEY}"
 
     def load(self) -> ClockState:
-        return ClockState.from_json(self.client.get(REDIS_KEY))
+        return ClockState.from_json(self.client.get(self.key))
 
     def save(self, state: ClockState) -> None:
-        self.client.set(REDIS_KEY, state.to_json())
+        self.client.set(self.key, state.to_json())
 
 
 class Clock:
@@ -164,7 +165,8 @@ def clock_for(settings: Settings) -> Clock:
     """The clock every service of this process shares."""
     if not settings.clock_control:
         return Clock()
-    store: StateStore = RedisStore(settings.broker_url) if settings.broker_url else FileStore(settings.data_dir / "clock.json")
+    store: StateStore = (RedisStore(settings.broker_url, settings.redis_namespace) if settings.broker_url
+                         else FileStore(settings.data_dir / "clock.json"))
     return Clock(store=store, controllable=True)
 
 

@@ -30,6 +30,7 @@ overrides, for tests) in ``create_app(config=None)``.
 | ``XINFANG_REPEAT_WINDOW_DAYS`` | ``365`` | how far back registration looks for the same petitioner's same matter (重复信访) |
 | ``XINFANG_GROUP_VISIT_THRESHOLD`` | ``5`` | people concerned from which a visit is a group visit (集体访) |
 | ``XINFANG_RATE_LIMIT`` | ``600/minute`` | default request limit per API key (429 with Retry-After beyond it) |
+| ``XINFANG_REDIS_NAMESPACE`` | ``xinfang`` | prefix of every Redis key (queues, clock); one per deployment sharing a Redis |
 | ``XINFANG_REDIS_HEARTBEAT_MS`` | ``60000`` | after this long a dead Redis worker's messages are requeued |
 | ``XINFANG_REDIS_MAINTENANCE_CHANCE`` | ``1000`` | per million broker commands, how often the Redis broker looks for dead workers' messages |
 """
@@ -79,6 +80,7 @@ class Settings:
     repeat_window_days: int = 365
     group_visit_threshold: int = 5
     rate_limit: str = "600/minute"
+    redis_namespace: str = "xinfang"
     redis_heartbeat_ms: int = 60_000
     redis_maintenance_chance: int = 1000
 
@@ -114,6 +116,7 @@ class Settings:
             repeat_window_days=int(env.get("XINFANG_REPEAT_WINDOW_DAYS", 365)),
             group_visit_threshold=int(env.get("XINFANG_GROUP_VISIT_THRESHOLD", 5)),
             rate_limit=env.get("XINFANG_RATE_LIMIT", "600/minute"),
+            redis_namespace=env.get("XINFANG_REDIS_NAMESPACE", "xinfang"),
             redis_heartbeat_ms=int(env.get("XINFANG_REDIS_HEARTBEAT_MS", 60_000)),
             redis_maintenance_chance=int(env.get("XINFANG_REDIS_MAINTENANCE_CHANCE", 1000)),
         )

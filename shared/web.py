@@ -101,6 +101,18 @@ def make_service_app(runtime: ServiceRuntime, *, title: str, blueprints: Iterabl
     return app
 
 
+#: Highest page number a paginated list accepts (larger values would overflow database integers).
+MAX_PAGE = 1_000_000
+
+
+def check_page(pagination_parameters) -> None:
+    """422 for a page beyond ``MAX_PAGE`` (flask-smorest bounds the page size, not the page)."""
+    if pagination_parameters.page > MAX_PAGE:
+        from flask_smorest import abort
+
+        abort(422, message="page out of range", errors={"query": {"page": [f"must be at most {MAX_PAGE}"]}})
+
+
 def runtime_of(app: Flask) -> ServiceRuntime:
     return app.extensions["xinfang_runtime"]
 

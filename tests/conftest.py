@@ -74,8 +74,14 @@ def pg_urls(pg_admin) -> dict[str, str]:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    """The real Redis (a test database number), emptied before and after."""
+def redis_namespace() -> str:
+    """A Redis key prefix of this test alone: runs sharing the server never see each other's queues."""
+    return f"xft-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def redis_url(redis_namespace) -> str:
+    """The real Redis; this test's keys (its namespace) are deleted afterwards."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -83,9 +89,9 @@ def redis_url() -> str:
         client.ping()
     except Exception as exc:
         unavailable(f"Redis unreachable at {REDIS_URL}: {exc.__class__.__name__}")
-    client.flushdb()
     yield REDIS_URL
-    client.flushdb()
+    for key in client.scan_iter(f"{redis_namespace}*", count=500):
+        client.delete(key)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -15,11 +15,12 @@ from shared.config import SERVICES, Settings
 
 
 def stack_env(*, data_dir: Path, db_urls: dict[str, str], broker_url: str, secret: str,
-              extra: dict[str, str] | None = None) -> dict[str, str]:
+              namespace: str = "xinfang", extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINFANG_")}
     env.update({
         "XINFANG_DATA_DIR": str(data_dir), "XINFANG_BROKER_URL": broker_url, "XINFANG_SECRET_KEY": secret,
-        "XINFANG_CLOCK_CONTROL": "1", "XINFANG_OUTBOX_POLL_SECONDS": "0.2", "XINFANG_LOG_LEVEL": "WARNING",
+        "XINFANG_CLOCK_CONTROL": "1", "XINFANG_REDIS_NAMESPACE": namespace,
+        "XINFANG_OUTBOX_POLL_SECONDS": "0.2", "XINFANG_LOG_LEVEL": "WARNING",
         # A killed worker's messages come back within seconds, not a minute (tests only).
         "XINFANG_REDIS_HEARTBEAT_MS": "2000", "XINFANG_REDIS_MAINTENANCE_CHANCE": "1000000",
         "PYTHONUNBUFFERED": "1",

@@ -19,23 +19,26 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack(tmp_path, pg_urls, redis_url):
+def stack(tmp_path, pg_urls, redis_url, redis_namespace):
     stack = DistributedStack(env=stack_env(data_dir=tmp_path / "var", db_urls=pg_urls, broker_url=redis_url,
-                                           secret=SECRET), log_dir=tmp_path / "logs")
+                                           secret=SECRET, namespace=redis_namespace), log_dir=tmp_path / "logs")
     stack.migrate()
     yield stack
     stack.stop()
 
 
 def _notice_count(url: str) -> tuple[int, int]:
-    """(notices, distinct subjects) straight from notify's database."""
+    """(assignment notices, distinct subjects) straight from notify's database.
+
+    Only 交办通知 count: a repeat petition also sends its owning leader a 包案通知."""
     from notify_svc.models import Notice
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            total = conn.scalar(select(func.count()).select_from(Notice))
-            distinct = conn.scalar(select(func.count(func.distinct(Notice.subject_id))))
+            assignment = Notice.notice_type == "assignment"
+            total = conn.scalar(select(func.count()).select_from(Notice).where(assignment))
+            distinct = conn.scalar(select(func.count(func.distinct(Notice.subject_id))).where(assignment))
             return total, distinct
     finally:
         engine.dispose()
