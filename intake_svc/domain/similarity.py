@@ -9,15 +9,16 @@ Registration compares the new petition with every earlier petition of the same p
 * 内容分类 (content category): same second level (``0302``) > same classic first level
   (``classic_code``, ``03`` 城乡建设) > different.  A different category only lowers the score
   (registrars code the same grievance differently); it is not a veto.
-* 诉求文本 (title + request + facts): Chinese text similarity, built for paraphrase —
-  full-width → half-width (NFKC), punctuation, digits and petition boilerplate (尊敬的领导, 反映,
-  要求, 请求, 恳请 …) and salutations/self-introductions removed, a small synonym table folded
-  (不动产权证 → 房产证), then the mean of (a) the cosine of character bigram+trigram counts
-  (robust to typos and to segmentation) and (b) the IDF-weighted Dice overlap of jieba words (rare content words such as 房产证 or 社保 weigh far more than 公司 or 我们, so
-  the same place and employer named in a different matter do not carry it).  jieba is loaded
-  lazily and quietly on the first compare (about 1 s once per process).
+* 诉求文本 (title + request + facts), compared for paraphrase: NFKC (全角 → 半角), salutations,
+  self-introductions and petition boilerplate (尊敬的…领导, 我是…村民, 反映, 要求, 恳请 …) removed,
+  a small synonym table folded (不动产权证 → 房产证), organisation names (宏达建筑劳务有限公司)
+  counted once as one word, then the mean of the cosine of character bigram+trigram counts
+  (robust to typos and segmentation) and the IDF-weighted Dice overlap of jieba words plus key
+  numbers (amounts, 亩, years): rare content words (房产证, 社保) weigh far more than 公司 or 我们.
+  jieba (its dictionary and IDF table ship in the wheel) loads lazily and quietly on first use.
 
-The weighted score and the county rule decide; :class:`MatchResult` carries the reasons.
+重复信访 = same county, text similarity ≥ ``min_text`` (the texts must share substance — the
+same village and category alone never make a repeat) and weighted score ≥ ``threshold``.
 """
 from __future__ import annotations
 
@@ -26,22 +27,26 @@ import math
 import re
 import threading
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-#: Default decision threshold on the combined score (tuned on repeat_corpus.TUNING_SEED,
-#: never on the evaluation seed; see bench/repeat_quality.py --tune).
-DEFAULT_THRESHOLD = 0.38
+from intake_svc.codes import CATEGORIES
+
+#: Decision threshold on the score and floor on the text similarity, chosen on
+#: repeat_corpus.TUNING_SEED, never on the evaluation seed (bench/repeat_quality.py --tune).
+DEFAULT_THRESHOLD = 0.37
+DEFAULT_MIN_TEXT = 0.15
 #: Default weights of the components (text, location, category); they are normalised.
 DEFAULT_WEIGHTS: dict[str, float] = {"text": 0.7, "location": 0.15, "category": 0.15}
 #: Petition boilerplate (信访套话) that says nothing about the matter itself.
 BOILERPLATE: tuple[str, ...] = (
     "尊敬的", "领导", "你好", "您好", "谢谢", "此致", "敬礼", "反映", "要求", "请求", "恳请", "希望", "强烈",
     "有关部门", "相关部门", "政府", "信访局", "帮助", "帮忙", "解决", "处理", "落实", "问题", "情况", "事情",
-    "再次", "依法", "尽快", "给予", "我们", "本人", "我是", "一个说法", "说法",
+    "再次", "依法", "尽快", "给予", "我们", "本人", "我是", "一个说法", "说法", "关于",
 )
 #: 事项同义词表: variants folded to one word before comparing (in production a versioned local code
 #: table).  Only common petition vocabulary; ``MatterMatcher(synonyms={})`` switches it off.
@@ -56,10 +61,6 @@ DEFAULT_SYNONYMS: Mapping[str, str] = {
 _PREAMBLE = r"尊敬的[^,.:;!?]{0,20}?领导|我是[^,.:;!?]{0,25}?(?:村民|居民|业主|职工|群众|农民工)"
 _BOILER_RE = re.compile("|".join([_PREAMBLE, *sorted(BOILERPLATE, key=len, reverse=True)]))
 _SPLIT_RE = re.compile(r"[^\u3400-\u9fffa-z]+")  # punctuation, spaces and digits end a segment
-
-_CLASSIC_NAMES = ("农村农业", "国土资源", "城乡建设", "劳动和社会保障", "卫生计生", "教育文体", "民政", "政法",
-                  "经济管理", "交通运输", "商贸旅游", "科技与信息产业", "环境保护", "党务政务", "组织人事",
-                  "纪检监察", "其他")
 
 
 @dataclass(frozen=True)
@@ -83,58 +84,50 @@ class MatchResult:
 # ---------------------------------------------------------------- text features
 
 _jieba_lock = threading.Lock()
-_jieba: dict[str, Any] = {}
+_jieba: tuple[Any, dict[str, float], float] | None = None
 
 
 def _tokenizer() -> tuple[Any, dict[str, float], float]:
-    """jieba's tokenizer and IDF table (shipped in the wheel), loaded once, lazily and quietly."""
-    if not _jieba:
-        with _jieba_lock:
-            if not _jieba:
-                import jieba
-                import jieba.analyse
+    """jieba's tokenizer, IDF table and median IDF (shipped in the wheel): loaded once, lazily, quietly."""
+    global _jieba
+    with _jieba_lock:
+        if _jieba is None:
+            import jieba
 
-                jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict…" on the console
-                jieba.initialize()
-                idf = jieba.analyse.default_tfidf
-                _jieba.update(tok=jieba.dt, idf=idf.idf_freq, median=idf.median_idf)
-    return _jieba["tok"], _jieba["idf"], _jieba["median"]
+            jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict…" on the console
+            with warnings.catch_warnings():  # jieba leaves its idf.txt open (ResourceWarning)
+                warnings.simplefilter("ignore", ResourceWarning)
+                import jieba.analyse
+            jieba.initialize()
+            _jieba = (jieba.dt, jieba.analyse.default_tfidf.idf_freq, jieba.analyse.default_tfidf.median_idf)
+    return _jieba
 
 
 _AMOUNT_RE = re.compile(r"(\d+(?:\.\d+)?)(万)?元")
-_QUANTITY_RE = re.compile(r"(\d+(?:\.\d+)?|[一二三四五六七八九十]{1,2})亩|((?:19|20)\d\d)年|(\d{2,})多?(?:户|名|人)")
+_QUANTITY_RE = re.compile(r"(\d+|十?[一二三四五六七八九十])亩|((?:19|20)\d\d)年|(\d{2,})多?(?:户|名|人)")
+_CN_DIGITS = "零一二三四五六七八九十"
 
 
 def _key_numbers(text: str) -> set[str]:
-    """Amounts (数额), areas (亩), calendar years and head-counts: the same matter repeats them."""
-    out = set()
-    for m in _AMOUNT_RE.finditer(text):
-        value = float(m.group(1)) * (10000 if m.group(2) else 1)
-        if value >= 100:
-            out.add(f"{value:.0f}元")
-    for m in _QUANTITY_RE.finditer(text):
-        mu, year, heads = m.groups()
-        if mu:
-            out.add(f"{mu if mu.isdigit() else _cn_int(mu)}亩")
-        out |= {f"{year}年"} if year else set()
-        out |= {f"{heads}人"} if heads else set()
+    """Amounts (数额 ≥ 100元), areas (亩), calendar years and head-counts: a repeat restates them."""
+    out = {f"{float(m[1]) * (10000 if m[2] else 1):.0f}元" for m in _AMOUNT_RE.finditer(text)
+           if float(m[1]) * (10000 if m[2] else 1) >= 100}
+    for mu, year, heads in _QUANTITY_RE.findall(text):
+        out.add(f"{mu if mu.isdigit() else _CN_DIGITS.index(mu[-1]) + 10 * (len(mu) > 1)}亩" if mu else
+                f"{year}年" if year else f"{heads}人")
     return out
-
-
-def _cn_int(numeral: str) -> int:
-    digits = "零一二三四五六七八九十"
-    if len(numeral) == 1:
-        return digits.index(numeral)
-    return 10 + digits.index(numeral[1]) if numeral[0] == "十" else digits.index(numeral[0]) * 10
 
 
 def normalise(text: str, synonyms: Mapping[str, str] | None = None) -> list[str]:
     """Segments after NFKC (全角→半角), lower-casing, synonym folding and removal of boilerplate,
     punctuation and digits."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    return _segments(unicodedata.normalize("NFKC", text).lower(), synonyms)
+
+
+def _segments(folded: str, synonyms: Mapping[str, str] | None) -> list[str]:
     if synonyms:
-        text = _synonym_re(tuple(synonyms)).sub(lambda m: synonyms[m.group(0)], text)
-    return [s for s in _SPLIT_RE.split(_BOILER_RE.sub(" ", text)) if s]
+        folded = _synonym_re(tuple(synonyms)).sub(lambda m: synonyms[m.group(0)], folded)
+    return [s for s in _SPLIT_RE.split(_BOILER_RE.sub(" ", folded)) if s]
 
 
 @lru_cache(maxsize=8)
@@ -152,37 +145,42 @@ class TextFeatures:
 
 
 _ORG_SUFFIX = re.compile(r"(?:公司|集团|厂|合作社|医院|学校|小学|中学)$")
+#: Function characters (虚字): they end a name when scanning back from its suffix (我在/说/和…公司)
+#: and break character n-grams (no "的大", "厂的" noise).
+_FUNCTION_CHARS = frozenset("我你他她们在说和与及是把被给从向对找到去来让为由将跟同等的了也都就还却时后里而但又才再很太")
 
 
-def _cut_organisations(tokens: list[str]) -> tuple[list[str], list[str]]:
+def _cut_organisations(tokens: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
     """Tokens with organisation names (宏达建筑劳务有限公司, 华兴化工厂 …) cut out ("" marks the cut),
-    and the names.  A name counts once, as one word: the same employer or factory appears in a
-    person's different matters, so its four tokens must not outweigh the grievance itself."""
+    and the names as token tuples.  A name counts as one word: the same employer or factory is
+    named in a person's different matters, so its tokens must not outweigh the grievance."""
     kept: list[str] = []
-    names: list[str] = []
+    names: list[tuple[str, ...]] = []
     for tok in tokens:
         if _ORG_SUFFIX.search(tok):
             k = 0
-            while k < 3 and k < len(kept) and len(kept[-1 - k]) > 1:
+            while k < 4 and k < len(kept) and kept[-1 - k] and kept[-1 - k] not in _FUNCTION_CHARS:
                 k += 1
             if k:
-                names.append("".join(kept[-k:]) + tok)
+                names.append((*kept[-k:], tok))
                 del kept[-k:]
                 kept.append("")
                 continue
-        kept.append(tok)
+        kept.append(tok if tok not in _FUNCTION_CHARS else "")
     return kept, names
 
 
 def text_features(text: str, synonyms: Mapping[str, str] | None = None) -> TextFeatures:
-    """Features of ``text``; key numbers and organisation names join the words with the weight
-    of an unseen word."""
+    """Features of ``text``.  Key numbers weigh as an unseen word; an organisation name too, split
+    over its tails (实验小学, 报名实验小学) since where a name starts is a guess."""
     tok, idf, median = _tokenizer()
+    folded = unicodedata.normalize("NFKC", text).lower()
     grams: Counter[str] = Counter()
-    words = {n: median for n in _key_numbers(unicodedata.normalize("NFKC", text).replace(" ", ""))}
-    for seg in normalise(text, synonyms):
+    words = {n: median for n in _key_numbers(folded.replace(" ", ""))}
+    for seg in _segments(folded, synonyms):
         kept, names = _cut_organisations(tok.lcut(seg, HMM=False))
-        words.update((name, median) for name in names)
+        for name in names:
+            words.update(("".join(name[-j:]), median / (len(name) - 1)) for j in range(2, len(name) + 1))
         words.update((w, idf.get(w, median)) for w in kept if len(w) > 1)
         for run in "".join(w or " " for w in kept).split():
             grams.update(run[i:i + 2] for i in range(len(run) - 1))
@@ -194,14 +192,13 @@ def text_features(text: str, synonyms: Mapping[str, str] | None = None) -> TextF
 def text_similarity(fa: TextFeatures, fb: TextFeatures) -> tuple[float, list[str]]:
     """Similarity in 0..1 — the mean of the character n-gram cosine and the IDF-weighted Dice
     overlap of words — and the shared words of highest weight (for the reasons)."""
-    if not fa.grams or not fb.grams:
-        return (1.0 if fa.grams == fb.grams and fa.words == fb.words else 0.0), []
+    if not fa.grams or not fb.grams:  # nothing but boilerplate: no evidence either way
+        return 0.0, []
     small, large = (fa.grams, fb.grams) if len(fa.grams) <= len(fb.grams) else (fb.grams, fa.grams)
-    dot = sum(c * large[g] for g, c in small.items() if g in large)
-    cosine = dot / (fa.gram_norm * fb.gram_norm)
-    common = {w: v for w, v in fa.words.items() if w in fb.words}
+    cosine = sum(c * large[g] for g, c in small.items() if g in large) / (fa.gram_norm * fb.gram_norm)
+    common = {w: v + fb.words[w] for w, v in fa.words.items() if w in fb.words}
     mass = fa.word_mass + fb.word_mass
-    dice = 2 * sum(common.values()) / mass if mass else 0.0
+    dice = sum(common.values()) / mass if mass else 0.0
     top = sorted(common, key=lambda w: (-common[w], w))[:4]
     return min(1.0, (cosine + dice) / 2), top
 
@@ -230,7 +227,7 @@ def location_similarity(a: str, b: str) -> tuple[float, str]:
 
 def classic_name(code: str) -> str:
     """The name of a classic first-level category (``03`` → 城乡建设), or the code itself."""
-    return _CLASSIC_NAMES[int(code) - 1] if code.isdigit() and 1 <= int(code) <= len(_CLASSIC_NAMES) else code
+    return CATEGORIES[int(code) - 1] if code.isdigit() and 1 <= int(code) <= len(CATEGORIES) else code
 
 
 def category_similarity(new: Matter, earlier: Matter) -> tuple[float, str]:
@@ -250,27 +247,25 @@ def category_similarity(new: Matter, earlier: Matter) -> tuple[float, str]:
 # ---------------------------------------------------------------- the matcher
 
 class MatterMatcher:
-    """Decides 重复信访: same county-level 问题属地 and a weighted score ≥ ``threshold``.
+    """Decides 重复信访: same county, text similarity ≥ ``min_text`` and score ≥ ``threshold``.
 
     ``score = w_text·text + w_location·location + w_category·category`` (weights normalised).
-    Text features are cached per text, so comparing one new petition with a petitioner's
-    earlier ones analyses each text once.
+    Text features are cached per text (``cache_size``), so a new petition compared with a
+    petitioner's earlier ones is analysed once.  Thread-safe; build one and keep it.
     """
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, weights: Mapping[str, float] | None = None,
-                 synonyms: Mapping[str, str] | None = None, cache_size: int = 4096) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, min_text: float = DEFAULT_MIN_TEXT,
+                 weights: Mapping[str, float] | None = None, synonyms: Mapping[str, str] | None = None,
+                 cache_size: int = 4096) -> None:
         raw = dict(DEFAULT_WEIGHTS if weights is None else weights)
         if set(raw) != set(DEFAULT_WEIGHTS) or min(raw.values()) < 0 or sum(raw.values()) <= 0:
             raise ValueError(f"weights must give {sorted(DEFAULT_WEIGHTS)} non-negative values")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError("threshold must lie in 0..1")
-        self.threshold = threshold
+        if not (0.0 <= threshold <= 1.0 and 0.0 <= min_text <= 1.0):
+            raise ValueError("threshold and min_text must lie in 0..1")
+        self.threshold, self.min_text = threshold, min_text
         self.weights = {k: v / sum(raw.values()) for k, v in raw.items()}
         self.synonyms: Mapping[str, str] = DEFAULT_SYNONYMS if synonyms is None else dict(synonyms)
-        self._features = lru_cache(maxsize=cache_size)(self._compute_features)
-
-    def _compute_features(self, text: str) -> TextFeatures:
-        return text_features(text, self.synonyms)
+        self._features = lru_cache(maxsize=cache_size)(lambda text: text_features(text, self.synonyms))
 
     def compare(self, new: Matter, earlier: Matter) -> MatchResult:
         """Score ``new`` against ``earlier``; reasons name location, category, text and the verdict."""
@@ -279,21 +274,23 @@ class MatterMatcher:
         text, shared = text_similarity(self._features(new.text), self._features(earlier.text))
         w = self.weights
         score = round(w["text"] * text + w["location"] * loc + w["category"] * cat, 4)
-        same_county = loc >= 0.6
-        same = same_county and score >= self.threshold
         reasons = [loc_reason, cat_reason, f"诉求文本相似度{text:.2f}"]
         if shared:
             reasons.append("共同要点: " + "、".join(shared))
-        if not same_county:
+        same = False
+        if loc < 0.6:
             reasons.append("不在同一县级属地: 不构成重复信访")
+        elif text < self.min_text:
+            reasons.append(f"诉求文本相似度{text:.2f}<下限{self.min_text:.2f}: 不是同一事项")
         else:
+            same = score >= self.threshold
             verdict = "判定为重复信访" if same else "不是同一事项"
             reasons.append(f"综合评分{score:.2f}{'≥' if same else '<'}阈值{self.threshold:.2f}: {verdict}")
-        components = {"text": round(text, 4), "location": loc, "category": cat}
-        return MatchResult(score, same, reasons, components)
+        return MatchResult(score, same, reasons, {"text": round(text, 4), "location": loc, "category": cat})
 
     def best_match(self, new: Matter, candidates: Iterable[tuple[str, Matter]]) -> tuple[str, MatchResult] | None:
-        """The earlier petition (id, result) that is the same matter with the highest score, or None."""
+        """The candidate ``(id, result)`` judged the same matter with the highest score (the first
+        on a tie), or None."""
         best: tuple[str, MatchResult] | None = None
         for key, earlier in candidates:
             result = self.compare(new, earlier)
