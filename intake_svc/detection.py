@@ -45,7 +45,7 @@ def matter_of(petition: Petition | dict) -> Matter:
     get = petition.get if isinstance(petition, dict) else lambda k: getattr(petition, k)
     text = "\n".join(x for x in (get("title"), get("request_text"), get("facts")) if x)
     return Matter(region_code=get("region_code"), category_code=get("category_code"),
-                  classic_code=get("classic_code"), text=text)
+                  classic_code=get("classic_code"), text=text, respondent=get("complained_party") or "")
 
 
 def _candidates(session: Session, column, blinds: list[str], since) -> list[Petition]:

@@ -70,6 +70,21 @@ class Matter:
     category_code: str
     classic_code: str
     text: str
+    respondent: str = ""  # 被反映人/单位: when both name one and they differ, it is another matter
+
+
+#: Below this bigram overlap two named respondents are different people or units.
+RESPONDENT_MIN_OVERLAP = 0.5
+
+
+def respondent_overlap(a: str, b: str) -> float | None:
+    """Jaccard overlap of the character bigrams of two respondents; None when either is unnamed."""
+    a, b = (unicodedata.normalize("NFKC", x).strip().lower() for x in (a, b))
+    if not a or not b:
+        return None
+    grams_a = {a[i:i + 2] for i in range(max(1, len(a) - 1))}
+    grams_b = {b[i:i + 2] for i in range(max(1, len(b) - 1))}
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
 
 
 @dataclass(frozen=True)
@@ -278,8 +293,11 @@ class MatterMatcher:
         if shared:
             reasons.append("共同要点: " + "、".join(shared))
         same = False
+        respondents = respondent_overlap(new.respondent, earlier.respondent)
         if loc < 0.6:
             reasons.append("不在同一县级属地: 不构成重复信访")
+        elif respondents is not None and respondents < RESPONDENT_MIN_OVERLAP:
+            reasons.append(f"被反映人/单位不同({new.respondent}≠{earlier.respondent}): 不是同一事项")
         elif text < self.min_text:
             reasons.append(f"诉求文本相似度{text:.2f}<下限{self.min_text:.2f}: 不是同一事项")
         else:

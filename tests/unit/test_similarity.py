@@ -251,3 +251,18 @@ def test_import_does_no_work_and_first_use_prints_nothing() -> None:
     # Then it succeeds without a word on stdout or stderr (no "Building prefix dict…")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_same_complaint_against_another_named_respondent_is_another_matter():
+    # Given unpaid wages at one employer, then the same words about another employer
+    m = MatterMatcher()
+    text = "公司拖欠我们工资八个月，共计三万六千元，多次讨要无果"
+    earlier = Matter("411302", "0402", "04", "宏达建筑劳务有限公司" + text, respondent="宏达建筑劳务有限公司")
+    new = Matter("411302", "0402", "04", "金鼎物流有限公司" + text, respondent="金鼎物流有限公司")
+    same_employer = Matter("411302", "0402", "04", text, respondent="宏达建筑劳务公司")
+    # Then a different respondent vetoes the match, the same one (written slightly differently) does not
+    result = m.compare(new, earlier)
+    assert not result.same_matter and any("被反映人" in r for r in result.reasons)
+    assert m.compare(same_employer, earlier).same_matter
+    # And an unnamed respondent does not veto
+    assert m.compare(Matter("411302", "0402", "04", "宏达建筑劳务有限公司" + text), earlier).same_matter
