@@ -68,7 +68,7 @@ def presented_key() -> str | None:
     key = request.headers.get(HEADER)
     if key:
         return key.strip()
-    if request.mimetype == "application/x-www-form-urlencoded" and "api_key" in request.form:
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and "api_key" in request.form:
         return request.form["api_key"].strip()
     return request.args.get("api_key") or None
 

@@ -6,9 +6,10 @@ from typing import Any, Mapping
 import dramatiq
 from flask import Flask
 
-from intake_svc import actors, models, ratelimit
+from intake_svc import actors, models, open311, ratelimit
 from intake_svc.api import blp
 from intake_svc.apikeys import make_resolver
+from intake_svc.imports.api import blp as imports_blp
 from intake_svc.pii import PiiVault
 from shared.config import Settings, settings_from
 from shared.runtime import ServiceRuntime
@@ -26,8 +27,10 @@ def build_runtime(settings: Settings, *, broker: dramatiq.Broker | None = None) 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None, *, runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or build_runtime(settings_from(config))
-    app = make_service_app(runtime, title="xinfang intake_svc 信访件登记", blueprints=[blp],
-                           description=DESCRIPTION, extra_security={"apiKey": API_KEY_SCHEME})
+    app = make_service_app(runtime, title="xinfang intake_svc 信访件登记", blueprints=[blp, imports_blp, open311.blp],
+                           description=DESCRIPTION, extra_security={"apiKey": API_KEY_SCHEME},
+                           open_paths=open311.open_paths())
+    open311.install(app)
     app.extensions["xinfang_pii"] = PiiVault(runtime.settings)
     app.config["XINFANG_API_KEY_RESOLVER"] = make_resolver(runtime)
     ratelimit.install(app, runtime.settings)

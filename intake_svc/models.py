@@ -169,3 +169,6 @@ class PiiAccess(Base):
     petition_id: Mapped[str] = mapped_column(String(32), index=True)
     fields: Mapped[list] = mapped_column(JSON, default=list)
     via: Mapped[str] = mapped_column(String(64))
+
+
+from intake_svc.imports import models as imports_models  # noqa: E402,F401  (the imports table)

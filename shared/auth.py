@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Callable
@@ -80,13 +82,18 @@ OPEN_SUFFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 OPEN_PARTS = ("/docs",)
 
 
-def install(app, settings: Settings, *, prefix: str, open_paths: tuple[str, ...] = ()) -> None:
-    """Require a valid bearer token on every route of ``app`` except the open ones."""
+def install(app, settings: Settings, *, prefix: str, open_paths: Iterable[str | re.Pattern] = ()) -> None:
+    """Require a valid bearer token on every route of ``app`` except the open ones.
+
+    ``open_paths``: exact paths, or compiled patterns a whole path must match.
+    """
+    exact = frozenset(p for p in open_paths if isinstance(p, str)) | {prefix + s for s in OPEN_SUFFIXES}
+    patterns = tuple(p for p in open_paths if isinstance(p, re.Pattern))
 
     @app.before_request
     def _authenticate():
         path = request.path
-        if (path in {prefix + s for s in OPEN_SUFFIXES} or path in open_paths
+        if (path in exact or any(p.fullmatch(path) for p in patterns)
                 or any(path.startswith(prefix + p) for p in OPEN_PARTS)):
             return None
         g.principal = None

@@ -348,6 +348,60 @@ def apikey_list() -> None:
             click.echo(f"{c.key_prefix}  {c.system:20s} {c.jurisdiction}  {state}  {c.name}")
 
 
+@cli.command("import-ledger")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--system", default=None, help="登记系统 for rows that leave it empty")
+@click.option("--jurisdiction", default="000000", show_default=True,
+              help="region code: rows outside it fail (000000: everywhere)")
+@click.option("--registrar", default="ledger-import", show_default=True, help="recorded as the petitions' registrar")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False), default=None,
+              help="where to write the error report (csv); default FILE's name + .errors.csv, when there are errors")
+def import_ledger(file, system, jurisdiction, registrar, errors_path) -> None:
+    """Import a legacy ledger (台账, xlsx or csv): valid rows registered, the rest in an error report.
+
+    Exit code 0 when the import ran (even with bad rows), 2 when the file cannot be imported."""
+    from pathlib import Path
+
+    from dramatiq.brokers.stub import StubBroker
+    from tqdm import tqdm
+
+    from shared.auth import Principal
+    from shared.regions import is_region_code
+    from shared.system import service_module
+
+    ledger = importlib.import_module("intake_svc.imports.ledger")
+    report = importlib.import_module("intake_svc.imports.report")
+    if set(jurisdiction) != {"0"} and not is_region_code(jurisdiction):
+        raise click.BadParameter("a 6- or 12-digit region code", param_hint="--jurisdiction")
+    path = Path(file)
+    principal = Principal(user_id=f"cli:{registrar}", username=registrar, role="registrar", jurisdiction=jurisdiction)
+    runtime = service_module("intake").build_runtime(_settings(), broker=StubBroker())
+    bars = []
+
+    def progress(total: int):  # called once the file is read and its rows counted
+        bars.append(tqdm(total=total, unit="row", desc=path.name, file=sys.stderr, dynamic_ncols=True))
+        return bars[0].update
+
+    try:
+        summary = ledger.run_import(runtime, content=path.read_bytes(), file_name=path.name, principal=principal,
+                                    default_system=system, source="cli", progress=progress)
+        errors = ledger.error_report(runtime, summary["id"])
+    except ledger.LedgerFileError as exc:
+        click.echo(f"{path.name}: not imported: {exc.message}", err=True)
+        raise click.exceptions.Exit(2) from None
+    finally:
+        for bar in bars:
+            bar.close()
+        runtime.engine.dispose()
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{path.name}: {summary['message']}  [import {summary['id']}]")
+    if errors or errors_path:
+        target = Path(errors_path) if errors_path else path.with_name(report.report_name(path.name, "csv"))
+        target.write_bytes(report.errors_csv(errors))
+        click.echo(f"error report: {target}")
+
+
 def main() -> None:
     cli(prog_name="xinfang")
 

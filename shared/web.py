@@ -13,6 +13,7 @@ JSON error envelope for every error:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Iterable
@@ -67,7 +68,7 @@ def _swagger_assets() -> Path:
 
 
 def make_service_app(runtime: ServiceRuntime, *, title: str, blueprints: Iterable[Blueprint],
-                     description: str = "", open_paths: tuple[str, ...] = (),
+                     description: str = "", open_paths: Iterable[str | re.Pattern] = (),
                      extra_security: dict[str, dict] | None = None) -> Flask:
     """The Flask app of one service; ``extra_security`` adds schemes accepted besides bearer tokens."""
     name = runtime.name

@@ -32,7 +32,7 @@ def served_intake(settings):
 
 
 #: The parts of the intake API fuzzed here (path regexes).
-PATH_GROUPS = ["^/intake/api/v1/petitions"]
+PATH_GROUPS = ["^/intake/api/v1/petitions", "^/intake/open311/"]
 
 
 @pytest.mark.parametrize("paths", PATH_GROUPS)
