@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 blp = Blueprint("petitions", __name__, url_prefix="/intake/api/v1/petitions",
                 description="信访件登记与查询 (petition registration and lookup)")
 
+#: Schema instances are built once: construction is costly, loading and dumping are stateless.
+PETITION_IN, PETITION_OUT = PetitionInSchema(), PetitionOutSchema()
+
 REGISTER_ROLES = ("registrar", "county_system")
 READ_ROLES = ("registrar", "county_system", "supervisor", "leader", "handler")
 
@@ -35,14 +38,15 @@ def _scope() -> str:
     return current_principal().user_id
 
 
-def register(data: dict) -> tuple[dict, int]:
+def register(data: dict, *, assume_new: bool) -> tuple[dict, int]:
     """Register in one transaction: petition, petitioners, history, outbox, idempotency record."""
     runtime = runtime_of(current_app)
     key = request.headers.get(idempotency.HEADER)
     with runtime.uow() as session:
-        reg = service.register_petition(session, runtime, data=data, principal=current_principal(), vault=vault())
+        reg = service.register_petition(session, runtime, data=data, principal=current_principal(), vault=vault(),
+                                        assume_new=assume_new)
         status = 200 if reg.existing else 201
-        body = PetitionOutSchema().dump(petition_view(reg.petition, vault(), existing=reg.existing))
+        body = PETITION_OUT.dump(petition_view(reg.petition, vault(), existing=reg.existing))
         if key:
             idempotency.remember(session, scope=_scope(), key=key, request_hash=idempotency.fingerprint(request.data),
                                  status=status, body=body)
@@ -63,8 +67,8 @@ def replay(key: str) -> tuple[dict, int] | None:
 @blp.route("")
 class Petitions(MethodView):
     @require_roles(*REGISTER_ROLES)
-    @blp.arguments(PetitionInSchema)
-    @blp.response(201, PetitionOutSchema)
+    @blp.arguments(PETITION_IN)
+    @blp.response(201, PETITION_OUT)
     @blp.alt_response(200, schema=PetitionOutSchema,
                       description="already registered (same system and county_no, or a replayed Idempotency-Key)")
     @blp.alt_response(409, description="Idempotency-Key reused with a different body")
@@ -80,11 +84,11 @@ class Petitions(MethodView):
             if key and (stored := replay(key)) is not None:
                 return jsonify(stored[0]), stored[1]
             try:
-                body, status = register(data)
+                body, status = register(data, assume_new=attempt == 1)
                 return jsonify(body), status
             except IntegrityError:
-                # A concurrent duplicate (same key, or same system + county_no) committed first:
-                # the second pass returns what it stored.
+                # A resend or a concurrent duplicate (same key, or same system + county_no): the
+                # second pass looks for what was stored first and returns it.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

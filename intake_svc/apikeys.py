@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from flask import request
 from flask_smorest import abort
@@ -15,6 +16,10 @@ from intake_svc.models import ApiClient
 from shared import clock
 from shared.auth import Principal
 from shared.regions import is_region_code
+
+#: Seconds a verified key is trusted without asking the database again (per process).  A key
+#: revoked elsewhere stops working within this time; revoked in this process, at once.
+CACHE_SECONDS = 5.0
 
 #: Header carrying the key; Open311 clients send ``api_key`` as a form or query field instead.
 HEADER = "X-API-Key"
@@ -46,6 +51,7 @@ def revoke_key(session: Session, client_id: str) -> ApiClient | None:
         select(ApiClient).where(ApiClient.key_prefix == client_id))
     if client is not None and client.revoked_at is None:
         client.revoked_at = clock.now()
+        _verified.clear()
     return client
 
 
@@ -73,22 +79,39 @@ def presented_key() -> str | None:
     return request.args.get("api_key") or None
 
 
+#: digest of a presented key -> (monotonic time verified, principal, rate limit, last used)
+_verified: dict[str, tuple[float, Principal, str | None, object]] = {}
+
+
 def make_resolver(runtime):
     """The hook ``shared.auth`` calls when a request has no bearer token."""
+
+    def lookup(presented: str):
+        digest = _digest(presented)
+        hit = _verified.get(digest)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1:]
+        with runtime.read_sessions() as session:
+            client = find_client(session, presented)
+            if client is None:
+                _verified.pop(digest, None)
+                return None
+            found = (principal_of(client), client.rate_limit, client.last_used_at)
+        now = clock.now()
+        if found[2] is None or (now - found[2]).total_seconds() > 60:  # at most one write a minute per key
+            with runtime.uow() as session:
+                session.execute(update(ApiClient).where(ApiClient.id == client.id).values(last_used_at=now))
+        _verified[digest] = (time.monotonic(), *found)
+        return found
 
     def resolve(_request) -> Principal | None:
         presented = presented_key()
         if not presented:
             return None
-        with runtime.read_sessions() as session:
-            client = find_client(session, presented)
-            if client is None:
-                abort(401, message="invalid or revoked API key")
-            principal, limit, last_used = principal_of(client), client.rate_limit, client.last_used_at
-        now = clock.now()
-        if last_used is None or (now - last_used).total_seconds() > 60:  # at most one write a minute per key
-            with runtime.uow() as session:
-                session.execute(update(ApiClient).where(ApiClient.id == client.id).values(last_used_at=now))
+        found = lookup(presented)
+        if found is None:
+            abort(401, message="invalid or revoked API key")
+        principal, limit, _ = found
         request.environ["xinfang.rate_limit"] = limit
         return principal
 

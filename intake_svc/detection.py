@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from intake_svc.domain.rules import LEVEL_RANK, is_above
 from intake_svc.domain.similarity import Matter, MatterMatcher
@@ -52,8 +52,8 @@ def _candidates(session: Session, column, blinds: list[str], since) -> list[Peti
     if not blinds:
         return []
     ids = select(Petitioner.petition_id).where(column.in_(blinds), Petitioner.registered_at >= since)
-    stmt = (select(Petition).where(Petition.id.in_(ids)).order_by(Petition.registered_at.desc())
-            .limit(MAX_CANDIDATES))
+    stmt = (select(Petition).where(Petition.id.in_(ids)).options(lazyload(Petition.petitioners))
+            .order_by(Petition.registered_at.desc()).limit(MAX_CANDIDATES))
     return list(session.scalars(stmt))
 
 

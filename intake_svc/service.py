@@ -30,28 +30,41 @@ class Registration:
 
 
 def next_display_no(session: Session, region_code: str, tz: str) -> str:
-    """``{region6}{YYYYMMDD}{seq}``: unique, gap-tolerant, one counter per region and local day."""
+    """``{region6}{YYYYMMDD}{seq}``: unique, gap-tolerant, one counter per region and local day.
+
+    On PostgreSQL the counter is bumped in its own autocommit statement, so its row lock is held
+    for that statement only, not across the whole registration (a rolled-back registration
+    leaves a gap, which is allowed).  SQLite has one writer at a time anyway: same transaction.
+    """
     region6, day = region_code[:6], local_date(clock.now(), tz).strftime("%Y%m%d")
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    bind = session.get_bind()
+    postgres = bind.dialect.name == "postgresql"
     table = DisplaySequence.__table__
-    stmt = (dialect_insert(table).values(region6=region6, day=day, last=1)
+    stmt = ((pg_insert if postgres else sqlite_insert)(table).values(region6=region6, day=day, last=1)
             .on_conflict_do_update(index_elements=["region6", "day"], set_={"last": table.c.last + 1})
             .returning(table.c.last))
-    seq = session.execute(stmt).scalar_one()
+    if postgres:
+        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            seq = conn.execute(stmt).scalar_one()
+    else:
+        seq = session.execute(stmt).scalar_one()
     return f"{region6}{day}{seq:04d}"
 
 
 def find_by_county_no(session: Session, system: str, county_no: str) -> Petition | None:
-    return session.scalar(select(Petition).where(Petition.system == system, Petition.county_no == county_no))
+    found = session.scalar(select(Petition.id).where(Petition.system == system, Petition.county_no == county_no))
+    return session.get(Petition, found) if found is not None else None
 
 
 def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, principal: Principal,
-                      vault: PiiVault) -> Registration:
+                      vault: PiiVault, assume_new: bool = False) -> Registration:
     """Register a petition and announce it (petition.registered), in the caller's transaction.
 
     A resend of the same (system, county_no) returns the existing petition, marked existing.
+    ``assume_new`` skips that lookup: the unique constraint then raises IntegrityError on a
+    resend, and the caller retries without it (cheaper when resends are rare).
     """
-    if data.get("county_no"):
+    if data.get("county_no") and not assume_new:
         found = find_by_county_no(session, data["system"], data["county_no"])
         if found is not None:
             return Registration(found, existing=True)

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 PENDING, PUBLISHED, DONE, DEAD = "pending", "published", "done", "dead"
 
+#: Session flag set by ``emit``: the commit should wake the relay.
+OUTBOX_WRITTEN = "xinfang_outbox_written"
+#: After a wake-up the relay waits this long so that one transaction carries many rows.
+COALESCE_SECONDS = 0.01
+
 
 class OutboxMixin:
     """Include in each service's metadata: ``class Outbox(OutboxMixin, Base): pass``."""
@@ -52,9 +57,11 @@ class OutboxMixin:
 
     @declared_attr.directive
     def __table_args__(cls):
-        # Partial index: the relay only ever looks at rows not yet done.
-        return (Index("ix_outbox_unfinished", "status", "created_at",
-                      postgresql_where=text("status <> 'done'"), sqlite_where=text("status <> 'done'")),)
+        # Partial index: the relay only looks at pending rows, and they are few at any moment;
+        # published and done rows (the vast majority) stay out of it.
+        return (Index("ix_outbox_pending", "created_at",
+                      postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+                Index("ix_outbox_published_at", "published_at"))
 
 
 class InboxMixin:
@@ -75,10 +82,11 @@ def emit(session: Session, outbox_model: type, payload: Any, *, producer: str) -
     routes = ROUTES.get(envelope.type)
     if not routes:
         raise LookupError(f"no consumer is routed for {envelope.type}")
-    for queue_name, actor_name in routes:
-        session.add(outbox_model(id=new_id(), event_id=envelope.id, message_type=envelope.type,
-                                 queue_name=queue_name, actor_name=actor_name, body=body,
-                                 status=PENDING, created_at=envelope.occurred_at, attempts=0))
+    session.execute(insert(outbox_model.__table__), [
+        {"id": new_id(), "event_id": envelope.id, "message_type": envelope.type, "queue_name": queue_name,
+         "actor_name": actor_name, "body": body, "status": PENDING, "created_at": envelope.occurred_at,
+         "attempts": 0} for queue_name, actor_name in routes])
+    session.info[OUTBOX_WRITTEN] = True
     return envelope.id
 
 
@@ -117,31 +125,33 @@ class OutboxRelay:
     # -- publishing
     def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
-        model = self.model
+        table = self.model.__table__
         with unit_of_work(self.sessions) as session:
-            stmt = (select(model).where(model.status == PENDING).order_by(model.created_at)
-                    .limit(self.batch_size))
+            stmt = (select(table.c.id, table.c.queue_name, table.c.actor_name, table.c.body)
+                    .where(table.c.status == PENDING).order_by(table.c.created_at).limit(self.batch_size))
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.scalars(stmt).all()
-            now = clock.now()
+            rows = session.execute(stmt).all()
+            if not rows:
+                return 0
             for row in rows:
                 body = json.loads(row.body)
-                message = dramatiq.Message(
+                self.broker.enqueue(dramatiq.Message(
                     queue_name=row.queue_name, actor_name=row.actor_name, args=(body,), kwargs={},
                     options={"producer": self.service, "correlation_id": body.get("correlation_id", "")},
-                    message_id=row.id)
-                self.broker.enqueue(message)
-                row.status = PUBLISHED
-                row.published_at = now
-                row.attempts += 1
+                    message_id=row.id))
+            session.execute(update(table).where(table.c.id.in_([r.id for r in rows]))
+                            .values(status=PUBLISHED, published_at=clock.now(), attempts=table.c.attempts + 1))
             return len(rows)
 
     def drain(self) -> int:
+        """Publish until nothing is pending (a short batch means the outbox is empty)."""
         total = 0
-        while (n := self.publish_pending()):
+        while True:
+            n = self.publish_pending()
             total += n
-        return total
+            if n < self.batch_size:
+                return total
 
     def requeue_unconfirmed(self) -> int:
         """Embedded restart: rows published to the lost in-memory broker go out again."""
@@ -192,6 +202,7 @@ class OutboxRelay:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                self._stop.wait(COALESCE_SECONDS)
                 self.drain()
             except Exception:
                 log.exception("%s: outbox relay failed; retrying", self.service)
@@ -204,14 +215,13 @@ def after_commit_kick(session_factory: sessionmaker[Session], relay_getter: Call
     """Wake the relay whenever a session of this factory commits outbox rows."""
     from sqlalchemy import event
 
-    @event.listens_for(session_factory, "after_flush")
-    def _mark(session, _ctx):
-        if any(type(obj).__tablename__ == "outbox" for obj in session.new):
-            session.info["outbox_dirty"] = True
-
     @event.listens_for(session_factory, "after_commit")
     def _kick(session):
-        if session.info.pop("outbox_dirty", False):
+        if session.info.pop(OUTBOX_WRITTEN, False):
             relay = relay_getter()
             if relay is not None:
                 relay.kick()
+
+    @event.listens_for(session_factory, "after_rollback")
+    def _forget(session):
+        session.info.pop(OUTBOX_WRITTEN, None)

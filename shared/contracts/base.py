@@ -12,6 +12,7 @@ the old one until every producer has moved.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -85,21 +86,26 @@ class EnvelopeSchema(Schema):
     payload = fields.Dict(required=True)
 
 
+@functools.lru_cache(maxsize=None)
+def _schema(cls: type[Schema]) -> Schema:
+    """One instance per schema class: building schemas is costly, using them is stateless."""
+    return cls()
+
+
 def dump_envelope(envelope: Envelope) -> dict:
     """Envelope -> JSON-ready dict (payload validated by its schema)."""
-    schema = PAYLOADS[(envelope.type, envelope.version)]()
     data = dataclasses.asdict(envelope)
-    data["payload"] = schema.dump(envelope.payload)
-    return EnvelopeSchema().dump(data)
+    data["payload"] = _schema(PAYLOADS[(envelope.type, envelope.version)]).dump(envelope.payload)
+    return _schema(EnvelopeSchema).dump(data)
 
 
 def load_envelope(data: dict) -> Envelope:
     """JSON dict -> Envelope with a typed payload; ValidationError on a bad message."""
-    raw = EnvelopeSchema().load(data)
+    raw = _schema(EnvelopeSchema).load(data)
     key = (raw["type"], raw["version"])
     if key not in PAYLOADS:
         raise ValidationError({"type": [f"unknown message type/version {key}"]})
-    raw["payload"] = PAYLOADS[key]().load(raw["payload"])
+    raw["payload"] = _schema(PAYLOADS[key]).load(raw["payload"])
     return Envelope(**raw)
 
 

@@ -55,7 +55,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_event_id'), ['event_id'], unique=False)
-        batch_op.create_index('ix_outbox_unfinished', ['status', 'created_at'], unique=False, postgresql_where=sa.text("status <> 'done'"), sqlite_where=sa.text("status <> 'done'"))
+        batch_op.create_index('ix_outbox_pending', ['created_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_outbox_published_at', ['published_at'], unique=False)
 
     op.create_table('processed_messages',
     sa.Column('message_id', sa.String(length=64), nullable=False),
@@ -76,7 +77,8 @@ def downgrade() -> None:
 
     op.drop_table('processed_messages')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_unfinished', postgresql_where=sa.text("status <> 'done'"), sqlite_where=sa.text("status <> 'done'"))
+        batch_op.drop_index('ix_outbox_published_at')
+        batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
         batch_op.drop_index(batch_op.f('ix_outbox_event_id'))
 
     op.drop_table('outbox')
