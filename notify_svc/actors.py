@@ -11,4 +11,7 @@ def register(runtime: ServiceRuntime) -> None:
     declare_consumer(runtime, "notify.notice_requested",
                      lambda rt, session, env: service.deliver_to_inbox(session, env.payload),
                      max_retries=5, time_limit=30_000)
+    declare_consumer(runtime, "notify.directory_changed",
+                     lambda rt, session, env: service.copy_contacts(session, env.payload),
+                     max_retries=5, time_limit=60_000)
     declare_sweep(runtime)

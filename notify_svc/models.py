@@ -39,3 +39,19 @@ class Notice(Base):
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
+
+
+class Contact(Base):
+    """notify's copy of the directory's contact channels (from ``directory.changed``)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)  # unit id or person id
+    kind: Mapped[str] = mapped_column(String(16))  # unit | person
+    name: Mapped[str] = mapped_column(String(128))
+    unit_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(128))
+    webhook: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=0)

@@ -28,6 +28,8 @@ from shared.regions import in_jurisdiction
 log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
+#: Tolerated difference between the issuer's and the verifier's clocks.
+CLOCK_LEEWAY_SECONDS = 60
 ISSUER = "xinfang"
 
 #: 管理员, 督查员, 登记员, 承办人, 包案领导, 运维, 县级系统 (a county system's API key)
@@ -65,12 +67,17 @@ def issue_token(settings: Settings, principal: Principal, *, ttl_seconds: int | 
 def verify_token(settings: Settings, token: str) -> Principal:
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["exp", "sub", "iss"], "verify_exp": False})
+                            options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False,
+                                     "verify_iat": False})
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None
-    # Expiry is checked against the system clock (which simulation may move).
-    if claims["exp"] < clock.now().timestamp():
+    # Issue and expiry times are checked against the system clock (which simulation may move),
+    # not the machine's: a token issued at simulated time is valid at simulated time.
+    now = clock.now().timestamp()
+    if claims["exp"] < now:
         raise InvalidToken("token expired")
+    if claims["iat"] > now + CLOCK_LEEWAY_SECONDS:
+        raise InvalidToken("token issued in the future")
     if claims.get("role") not in ROLES:
         raise InvalidToken("unknown role")
     return Principal(user_id=claims["sub"], username=claims.get("username", ""), role=claims["role"],

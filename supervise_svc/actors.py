@@ -14,4 +14,10 @@ def register(runtime: ServiceRuntime) -> None:
     declare_consumer(runtime, "supervise.case_assigned",
                      lambda rt, session, env: service.project_case_assigned(session, env.payload),
                      max_retries=5, time_limit=30_000)
+    declare_consumer(runtime, "supervise.directory_changed",
+                     lambda rt, session, env: service.project_directory_changed(session, env.payload),
+                     max_retries=5, time_limit=60_000)
+    declare_consumer(runtime, "supervise.case_action_recorded",
+                     lambda rt, session, env: service.project_case_action(session, env.payload, env.id),
+                     max_retries=5, time_limit=30_000)
     declare_sweep(runtime)

@@ -139,3 +139,32 @@ def test_expired_token_is_refused():
     token = issue_token(settings, PRINCIPAL, ttl_seconds=-1)
     with pytest.raises(InvalidToken, match="expired"):
         verify_token(settings, token)
+
+
+def test_token_issued_at_a_simulated_time_is_valid_at_that_time(tmp_path):
+    # Given the shared clock moved a year ahead (simulation)
+    from shared import clock as clock_mod
+
+    settings = Settings(secret_key="k" * 32, clock_control=True, data_dir=tmp_path)
+    clock = clock_mod.configure(settings)
+    try:
+        clock.advance(timedelta(days=365))
+        # When a token is issued and verified at that time, Then it is valid
+        assert verify_token(settings, issue_token(settings, PRINCIPAL)) == PRINCIPAL
+        # And a token claiming to be issued beyond the clock is refused
+        clock.advance(timedelta(days=-2))
+        with pytest.raises(InvalidToken, match="future"):
+            verify_token(settings, _future_token(settings))
+    finally:
+        clock_mod.configure(Settings())
+
+
+def _future_token(settings):
+    import jwt as pyjwt
+
+    from shared import clock as clock_mod
+
+    now = clock_mod.now()
+    claims = {"sub": "u1", "iss": "xinfang", "role": "supervisor", "jurisdiction": "411300",
+              "iat": int((now + timedelta(days=1)).timestamp()), "exp": int((now + timedelta(days=2)).timestamp())}
+    return pyjwt.encode(claims, settings.secret_key, algorithm="HS256")
