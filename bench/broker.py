@@ -20,8 +20,12 @@ from bench.common import ms, paced, summary
 BROKER_TUNING = {"heartbeat_timeout": 60_000, "maintenance_chance": 1000}
 
 
+#: Redis key namespace of the baselines (keys ``xfbench:*``; run.py deletes them before and after).
+NAMESPACE = "xfbench"
+
+
 def _broker(url: str) -> RedisBroker:
-    return RedisBroker(url=url, namespace="xfbench", **BROKER_TUNING)
+    return RedisBroker(url=url, namespace=NAMESPACE, **BROKER_TUNING)
 
 
 def ceiling(url: str, *, messages: int = 20_000, threads: int = 4, timeout: float = 120.0) -> dict:

@@ -117,3 +117,30 @@ def redis_db(url: str = REDIS_URL) -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@contextlib.contextmanager
+def redis_namespace(namespace: str, url: str = REDIS_URL, *, flushdb: bool = False) -> Iterator[str]:
+    """Redis DB 14 for one scenario: every key under ``<namespace>:`` deleted before and after.
+
+    DB 14 is shared with the other benches under bench/ (they use their own namespaces), so the
+    default never FLUSHDBs; ``flushdb=True`` empties the whole database instead (own it first).
+    """
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.ping()
+
+    def clean() -> None:
+        if flushdb:
+            client.flushdb()
+            return
+        for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+            client.delete(key)
+
+    clean()
+    try:
+        yield url
+    finally:
+        clean()
+        client.close()

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +24,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import broker, thin_slice  # noqa: E402
-from bench.common import redis_db  # noqa: E402
+from bench.common import redis_namespace  # noqa: E402
 from bench.report import table  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -41,7 +42,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--poll", default="0.2", help="XINFANG_OUTBOX_POLL_SECONDS for the distributed stack; "
                                                   "comma list runs it once per value, e.g. 0.2,1.0")
     ap.add_argument("--modes", default="embedded,distributed", help="thin-slice deployments to run")
+    ap.add_argument("--same-petitioner", action="store_true",
+                    help="every petition from the one petitioner of tests.helpers.petition_body (repeat "
+                         "detection's worst case) instead of a distinct petitioner each")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (process logs, SQLite files)")
+    ap.add_argument("--flushdb", action="store_true",
+                    help="FLUSHDB Redis DB 14 before/after each scenario instead of deleting only the bench's "
+                         "own keys (only when no other bench shares DB 14)")
     return ap.parse_args(argv)
 
 
@@ -74,12 +81,13 @@ def main(argv: list[str]) -> int:
 
     try:
         if args.scenario in ("all", "broker"):
-            with redis_db() as url:
+            with redis_namespace(broker.NAMESPACE, flushdb=args.flushdb) as url:
                 results["broker"] = attempt("broker baselines", broker.run, url,
                                             ceiling_messages=args.ceiling_messages,
                                             floor_messages=args.petitions, rate=args.rate, lead_in=lead_in)
         if args.scenario in ("all", "thin_slice"):
-            kw = {"n": args.petitions, "rate": args.rate, "threads": args.threads, "lead_in": lead_in}
+            kw = {"n": args.petitions, "rate": args.rate, "threads": args.threads, "lead_in": lead_in,
+                  "same_petitioner": args.same_petitioner}
             modes = args.modes.split(",")
             thin: dict = {"distributed": {}}
             results["thin_slice"] = thin
@@ -87,10 +95,11 @@ def main(argv: list[str]) -> int:
                 thin["embedded"] = attempt("thin slice: embedded", thin_slice.embedded, workdir, **kw)
             if "distributed" in modes:
                 for poll in (float(v) for v in args.poll.split(",")):
-                    with redis_db() as url:
+                    namespace = f"xfbench-{uuid.uuid4().hex[:8]}"
+                    with redis_namespace(namespace, flushdb=args.flushdb) as url:
                         thin["distributed"][f"poll={poll:g}s"] = attempt(
                             f"thin slice: PG+Redis poll={poll:g}s", thin_slice.distributed, workdir, url,
-                            poll_seconds=poll, **kw)
+                            poll_seconds=poll, namespace=namespace, **kw)
     finally:
         results["machine"]["loadavg_end"] = os.getloadavg()
         results["elapsed_seconds"] = time.monotonic() - t0

@@ -34,7 +34,8 @@ PENDING, PUBLISHED, DONE, DEAD = "pending", "published", "done", "dead"
 
 #: Session flag set by ``emit``: the commit should wake the relay.
 OUTBOX_WRITTEN = "xinfang_outbox_written"
-#: After a wake-up the relay waits this long so that one transaction carries many rows.
+#: Under load (the last drain found several rows) the relay waits this long after a wake-up so
+#: that one transaction carries many rows; when idle it publishes at once.
 COALESCE_SECONDS = 0.01
 
 
@@ -200,10 +201,12 @@ class OutboxRelay:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        busy = False
         while not self._stop.is_set():
             try:
-                self._stop.wait(COALESCE_SECONDS)
-                self.drain()
+                if busy:  # under load, let a few more commits land so one transaction carries them
+                    self._stop.wait(COALESCE_SECONDS)
+                busy = self.drain() > 1
             except Exception:
                 log.exception("%s: outbox relay failed; retrying", self.service)
                 self._stop.wait(self.poll_seconds)
