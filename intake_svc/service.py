@@ -115,12 +115,20 @@ def category_version() -> str:
     return categories().version
 
 
+def classic_name(classic_code: str) -> str:
+    """The classic first-level category name (城乡建设 …) that routing and statistics speak."""
+    from intake_svc.schemas import categories
+
+    found = categories().get(classic_code)
+    return found.name if found is not None else classic_code
+
+
 def registered_event(petition: Petition, found: Detection) -> PetitionRegistered:
     main = petition.petitioners[0].name if petition.petitioners else ""
     withhold = petition.confidential or petition.statutory_type == "检举控告类" or petition.anonymous
     return PetitionRegistered(
         petition_id=petition.id, display_no=petition.display_no, system=petition.system,
-        county_no=petition.county_no, region_code=petition.region_code, category=petition.category_name,
+        county_no=petition.county_no, region_code=petition.region_code, category=classic_name(petition.classic_code),
         channel=petition.channel, request_text=petition.request_text,
         petitioner_name=WITHHELD if withhold else (main or "（未登记）"), registered_at=petition.registered_at,
         flags={"repeat_of": found.repeat_of, "reflow": found.reflow, "cross_level": found.cross_level,

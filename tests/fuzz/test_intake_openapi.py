@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from dramatiq.brokers.stub import StubBroker
@@ -37,7 +39,9 @@ PATH_GROUPS = ["^/intake/api/v1/petitions", "^/intake/open311/"]
 
 @pytest.mark.parametrize("paths", PATH_GROUPS)
 def test_intake_api_never_fails_and_matches_its_schema(served_intake, settings, tmp_path, paths):
-    st = shutil.which("schemathesis") or shutil.which("st")
+    # The console script sits beside this interpreter (a venv need not be on PATH, e.g. under make).
+    beside = Path(sys.executable).parent / "schemathesis"
+    st = str(beside) if beside.exists() else shutil.which("schemathesis")
     if st is None:
         pytest.fail("schemathesis is a test dependency; install the package with its [test] extra")
     token = token_for(settings, role="registrar", jurisdiction="411300")

@@ -119,3 +119,18 @@ def test_history_records_case_progress(intake):
     assert intake.get(f"/{created['id']}").json["case_status"] == "已办结"
     with intake.runtime.sessions() as s:
         assert len(s.scalars(select(PetitionChange)).all()) == 2
+
+
+def test_event_carries_the_classic_first_level_category_for_routing(intake):
+    # Given a petition filed under a second-level category (城乡建设/物业管理 …) and one under a newer name
+    from intake_svc.schemas import categories
+
+    second = next(c for c in categories().children("03"))
+    for category in (second.code, "住房城乡建设"):
+        intake.post(full_body(category=category))
+    # Then petition.registered says 城乡建设, with the precise code beside it
+    with intake.runtime.sessions() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.queue_name == "assign").order_by(Outbox.created_at))
+        payloads = [json.loads(o.body)["payload"] for o in rows]
+    assert [p["category"] for p in payloads] == ["城乡建设", "城乡建设"]
+    assert payloads[0]["category_code"] == second.code and payloads[0]["classic_code"] == "03"
