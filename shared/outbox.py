@@ -34,8 +34,8 @@ PENDING, PUBLISHED, DONE, DEAD = "pending", "published", "done", "dead"
 
 #: Session flag set by ``emit``: the commit should wake the relay.
 OUTBOX_WRITTEN = "xinfang_outbox_written"
-#: Under load (the last drain found several rows) the relay waits this long after a wake-up so
-#: that one transaction carries many rows; when idle it publishes at once.
+#: Under load (commits arrived while the relay was draining) it waits this long after a wake-up so
+#: that one transaction carries many rows; otherwise it publishes at once.
 COALESCE_SECONDS = 0.01
 
 
@@ -203,15 +203,16 @@ class OutboxRelay:
     def _run(self) -> None:
         busy = False
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                if busy:  # under load, let a few more commits land so one transaction carries them
+                if busy:  # commits kept arriving: let a few more land so one transaction carries them
                     self._stop.wait(COALESCE_SECONDS)
-                busy = self.drain() > 1
+                self.drain()
+                busy = self._wake.is_set()  # woken again while draining: under load
             except Exception:
                 log.exception("%s: outbox relay failed; retrying", self.service)
                 self._stop.wait(self.poll_seconds)
             self._wake.wait(self.poll_seconds)
-            self._wake.clear()
 
 
 def after_commit_kick(session_factory: sessionmaker[Session], relay_getter: Callable[[], OutboxRelay | None]) -> None:
