@@ -9,6 +9,7 @@ from flask import Flask
 from intake_svc import actors, models, open311, ratelimit
 from intake_svc.api import blp
 from intake_svc.apikeys import make_resolver
+from intake_svc.detection import warm_up
 from intake_svc.imports.api import blp as imports_blp
 from intake_svc.pii import PiiVault
 from shared.config import Settings, settings_from
@@ -27,6 +28,7 @@ def build_runtime(settings: Settings, *, broker: dramatiq.Broker | None = None) 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None, *, runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or build_runtime(settings_from(config))
+    warm_up()  # the repeat matcher's tokenizer, before the first registration needs it
     app = make_service_app(runtime, title="xinfang intake_svc 信访件登记", blueprints=[blp, imports_blp, open311.blp],
                            description=DESCRIPTION, extra_security={"apiKey": API_KEY_SCHEME},
                            open_paths=open311.open_paths())

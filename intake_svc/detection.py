@@ -41,6 +41,12 @@ def matcher() -> MatterMatcher:
     return MatterMatcher()
 
 
+def warm_up() -> None:
+    """Load the tokenizer now (about a second, once per process) rather than in the first request."""
+    probe = Matter(region_code="411302", category_code="03", classic_code="03", text="房产证办理")
+    matcher().compare(probe, probe)
+
+
 def matter_of(petition: Petition | dict) -> Matter:
     get = petition.get if isinstance(petition, dict) else lambda k: getattr(petition, k)
     text = "\n".join(x for x in (get("title"), get("request_text"), get("facts")) if x)
