@@ -35,7 +35,7 @@ def detail(session, case: Case) -> dict:
     out = {c.key: getattr(case, c.key) for c in Case.__table__.columns}
     out["stages"] = list(session.scalars(select(CaseStage).where(CaseStage.case_id == case.id)
                                          .order_by(CaseStage.started_at, CaseStage.kind)))
-    out["allowed_actions"] = allowed_actions(case.status)
+    out["allowed_actions"] = allowed_actions(case.status, case.statutory_type)
     out["evaluation_state"] = evaluation_state(case, out["stages"])
     return out
 

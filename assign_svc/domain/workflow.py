@@ -107,15 +107,26 @@ class IllegalTransition(Exception):
         super().__init__(f"当前状态“{state}”下不能执行“{label}”；现在可以：{'、'.join(allowed) or '无'}")
 
 
-def allowed_actions(state: str) -> list[str]:
-    return [name for name, action in ACTIONS.items() if state in action.moves]
+#: 复查 and 复核 belong to the full procedure, which only residual 申诉求决类 matters get
+#: (domain.md §1; 《信访工作条例》第三十五、三十六条).  ``None`` (a petition from before intake sent
+#: the type) keeps the full procedure rather than silently losing a right of review.
+REVIEW_ACTIONS = frozenset({"request_review", "decide_review", "request_recheck", "decide_recheck"})
+FULL_PROCEDURE_TYPES = frozenset({"申诉求决类", None})
 
 
-def transition(state: str, action: str, *, previous: str | None = None) -> str:
+def _applies(action: str, statutory_type: str | None) -> bool:
+    return action not in REVIEW_ACTIONS or statutory_type in FULL_PROCEDURE_TYPES
+
+
+def allowed_actions(state: str, statutory_type: str | None = None) -> list[str]:
+    return [name for name, action in ACTIONS.items() if state in action.moves and _applies(name, statutory_type)]
+
+
+def transition(state: str, action: str, *, previous: str | None = None, statutory_type: str | None = None) -> str:
     """The state after ``action`` from ``state``; IllegalTransition if not allowed."""
     spec = ACTIONS.get(action)
-    if spec is None or state not in spec.moves:
-        raise IllegalTransition(action, state, allowed_actions(state))
+    if spec is None or state not in spec.moves or not _applies(action, statutory_type):
+        raise IllegalTransition(action, state, allowed_actions(state, statutory_type))
     target = spec.moves[state]
     if target == PREVIOUS:
         return previous or HANDLING

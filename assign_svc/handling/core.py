@@ -144,9 +144,10 @@ def act(session: Session, runtime: ServiceRuntime, *, case_id: str, action: str,
     authorize(session, principal, case, action)
     if expected_version is not None and expected_version != case.row_version:
         raise Conflict(f"case {case.display_no} changed (version {case.row_version}, you had {expected_version}); "
-                       f"reload it and try again", workflow.allowed_actions(case.status))
+                       f"reload it and try again", workflow.allowed_actions(case.status, case.statutory_type))
     try:
-        target = workflow.transition(case.status, action, previous=case.previous_status)
+        target = workflow.transition(case.status, action, previous=case.previous_status,
+                                     statutory_type=case.statutory_type)
     except workflow.IllegalTransition as exc:
         raise Conflict(str(exc), exc.allowed) from None
     now = clock.now()

@@ -36,3 +36,16 @@ def test_final_states_allow_nothing(state):
     with pytest.raises(workflow.IllegalTransition) as err:
         workflow.transition(state, "terminate")
     assert err.value.allowed == [] and "现在可以：无" in str(err.value)
+
+
+def test_review_and_re_review_only_for_appeals_and_requests():
+    # Given a closed case of each statutory type
+    # Then only 申诉求决类 (or an unknown type) may go to 复查/复核
+    for statutory_type in ("申诉求决类", None):
+        assert workflow.transition("已办结", "request_review", statutory_type=statutory_type) == "复查中"
+        assert "request_recheck" in workflow.allowed_actions("已办结", statutory_type)
+    for statutory_type in ("建议意见类", "检举控告类"):
+        assert "request_review" not in workflow.allowed_actions("已办结", statutory_type)
+        with pytest.raises(workflow.IllegalTransition) as exc:
+            workflow.transition("已办结", "request_review", statutory_type=statutory_type)
+        assert "request_review" not in exc.value.allowed and "archive" in exc.value.allowed
