@@ -6,7 +6,7 @@ import logging
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from intake_svc import idempotency, service
@@ -103,8 +103,6 @@ class Petitions(MethodView):
         principal = current_principal()
         stmt = service.filtered(query, principal.jurisdiction)
         with runtime_of(current_app).read_sessions() as session:
-            from sqlalchemy import func
-
             pagination_parameters.item_count = session.scalar(select(func.count()).select_from(stmt.subquery()))
             page = session.scalars(stmt.offset(pagination_parameters.first_item)
                                    .limit(pagination_parameters.page_size)).all()

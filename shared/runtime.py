@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 import dramatiq
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import clock as clock_mod
@@ -107,8 +107,6 @@ def prune_messages(runtime: ServiceRuntime) -> dict[str, int]:
     """Forget finished outbox rows and inbox ids older than the retention period."""
     keep = timedelta(days=runtime.settings.retention_days)
     pruned_outbox = runtime.relay.prune(older_than=keep)
-    from sqlalchemy import delete
-
     cutoff = clock_mod.now() - keep
     with runtime.uow() as session:
         pruned_inbox = session.execute(delete(runtime.inbox_model)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intake_svc.codes import CHANNELS
+
 #: 信访目的 -> the statutory type it folds into (《信访工作条例》: 申诉求决类, 检举控告类, 建议意见类).
 PURPOSES: dict[str, str] = {
     "求决": "申诉求决类",
@@ -15,11 +17,8 @@ PURPOSES: dict[str, str] = {
     "其他": "申诉求决类",
 }
 
-#: Channels (信访形式) and the hotline/mailbox sources.
-CHANNELS: tuple[str, ...] = ("网上信访", "来信", "来电", "传真", "来访", "12345热线", "领导信箱")
-
 #: Channels where the petitioner may remain anonymous (匿名): not a visit, where one shows up in person.
-ANONYMOUS_CHANNELS = frozenset({"来信", "网上信访", "来电", "传真", "12345热线", "领导信箱"})
+ANONYMOUS_CHANNELS = frozenset(CHANNELS) - {"来访"}
 
 #: Channels that require the main petitioner's identity number when not anonymous:
 #: visits are registered against an identity document, online petitions are real-name (实名).
