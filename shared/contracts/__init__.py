@@ -14,7 +14,9 @@ from shared.contracts.base import (PAYLOADS, ROUTES, Envelope, EnvelopeSchema, P
 from shared.contracts.cases import CaseActionRecorded, CaseActionRecordedSchema
 from shared.contracts.cases import CASE_STATES, CaseAssigned, CaseAssignedSchema, CaseStatusChanged, CaseStatusChangedSchema
 from shared.contracts.directory import DirectoryChanged, DirectoryChangedSchema
-from shared.contracts.notices import NoticeRequested, NoticeRequestedSchema
+from shared.contracts.findings import FINDING_RULES, FINDING_STATES, LADDER_RUNGS, FindingChanged, FindingChangedSchema
+from shared.contracts.notices import (NoticeAcknowledged, NoticeAcknowledgedSchema, NoticeEscalated,
+                                     NoticeEscalatedSchema, NoticeRequested, NoticeRequestedSchema)
 from shared.contracts.petitions import PetitionRegistered, PetitionRegisteredSchema, RepeatFlagsSchema
 
 __all__ = [
@@ -23,4 +25,6 @@ __all__ = [
     "CASE_STATES", "CaseAssigned", "CaseAssignedSchema", "CaseStatusChanged", "CaseStatusChangedSchema", "NoticeRequested", "NoticeRequestedSchema",
     "PetitionRegistered", "PetitionRegisteredSchema", "RepeatFlagsSchema",
     "DirectoryChanged", "DirectoryChangedSchema", "CaseActionRecorded", "CaseActionRecordedSchema",
+    "FINDING_RULES", "FINDING_STATES", "LADDER_RUNGS", "FindingChanged", "FindingChangedSchema",
+    "NoticeAcknowledged", "NoticeAcknowledgedSchema", "NoticeEscalated", "NoticeEscalatedSchema",
 ]
