@@ -1,4 +1,4 @@
-"""Thin views of notify_svc: the inbox and acknowledgement (签收)."""
+"""Thin views of notify_svc: the inbox, acknowledgement (签收), the operators' delivery view."""
 from __future__ import annotations
 
 from flask import current_app
@@ -7,12 +7,15 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from notify_svc.models import Notice
-from shared import clock
-from shared.auth import Principal, current_principal
+from notify_svc import delivery as delivery_mod
+from notify_svc import service
+from notify_svc.models import Delivery, Notice
+from shared.auth import Principal, current_principal, require_roles
 from shared.web import runtime_of
 
 blp = Blueprint("inbox", __name__, url_prefix="/notify/api/v1", description="收件箱与签收 (inbox and acknowledgement)")
+ops_blp = Blueprint("deliveries", __name__, url_prefix="/notify/api/v1/deliveries",
+                    description="投递运维 (failed and given-up deliveries; admin)")
 
 
 class NoticeSchema(Schema):
@@ -25,24 +28,48 @@ class NoticeSchema(Schema):
     urgency = fields.String()
     title = fields.String()
     body = fields.String()
+    status = fields.String(metadata={"description": "ok | error"})
+    error = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
+    ack_due_at = fields.AwareDateTime(allow_none=True)
     read_at = fields.AwareDateTime(allow_none=True)
     acknowledged_at = fields.AwareDateTime(allow_none=True)
+    ack_via = fields.String(allow_none=True)
 
 
 class InboxQuerySchema(Schema):
     recipient_kind = fields.String(load_default="unit", validate=validate.OneOf(["unit", "person"]))
     recipient_id = fields.String(required=True, validate=validate.Length(1, 64))
     unacknowledged = fields.Boolean(load_default=False)
+    notice_type = fields.String(load_default=None, validate=validate.Length(1, 32))
+
+
+class DeliverySchema(Schema):
+    id = fields.String()
+    notice_id = fields.String()
+    channel = fields.String()
+    address = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+
+
+class DeliveryQuerySchema(Schema):
+    status = fields.List(fields.String(validate=validate.OneOf(
+        ["pending", "sending", "sent", "failed", "gave_up", "deferred"])), load_default=lambda: ["failed", "gave_up"])
+    channel = fields.String(load_default=None, validate=validate.OneOf(["email", "sms", "webhook"]))
 
 
 def _may_read(principal: Principal, notice_or_query) -> bool:
     """A unit's own staff read its inbox; supervisors and admins read inside their jurisdiction."""
     if principal.role in ("admin", "supervisor"):
         region = getattr(notice_or_query, "region_code", None)
-        return region is None or principal.may_see(region)
+        return region is None or not region or principal.may_see(region)
     recipient = getattr(notice_or_query, "recipient_id", None) or notice_or_query.get("recipient_id")
-    return recipient in (principal.unit_id, principal.user_id)
+    return recipient in (principal.unit_id, principal.user_id, principal.username)
 
 
 @blp.route("/inbox")
@@ -53,7 +80,7 @@ class Inbox(MethodView):
         """A recipient's inbox, newest first (at most 200)."""
         principal = current_principal()
         if principal.role not in ("admin", "supervisor") and not _may_read(principal, query):
-            abort(403, message="you may read only your own or your unit's inbox")
+            abort(403, message="只能查看本人或本单位的收件箱")
         runtime = runtime_of(current_app)
         with runtime.read_sessions() as session:
             stmt = (select(Notice).where(Notice.recipient_kind == query["recipient_kind"],
@@ -61,23 +88,72 @@ class Inbox(MethodView):
                     .order_by(Notice.created_at.desc()).limit(200))
             if query["unacknowledged"]:
                 stmt = stmt.where(Notice.acknowledged_at.is_(None))
+            if query["notice_type"]:
+                stmt = stmt.where(Notice.notice_type == query["notice_type"])
             return [n for n in session.scalars(stmt) if _may_read(principal, n)]
+
+
+@blp.route("/notices/<notice_id>")
+class NoticeView(MethodView):
+    @blp.response(200, NoticeSchema)
+    def get(self, notice_id):
+        """One notice (its recipient, or a supervisor/admin of its region)."""
+        principal = current_principal()
+        with runtime_of(current_app).read_sessions() as session:
+            notice = session.get(Notice, notice_id)
+            if notice is None:
+                abort(404, message=f"通知 {notice_id} 不存在")
+            if not (service.may_act_for(principal, notice) or _may_read(principal, notice)):
+                abort(403, message="无权查看他人的通知")
+            return notice
 
 
 @blp.route("/notices/<notice_id>/ack")
 class Acknowledge(MethodView):
     @blp.response(200, NoticeSchema)
     def post(self, notice_id):
-        """Acknowledge (签收) a notice; repeating it keeps the first time."""
+        """Acknowledge (签收) a notice; only its recipient may; repeating it keeps the first time."""
         principal = current_principal()
         runtime = runtime_of(current_app)
         with runtime.uow() as session:
             notice = session.get(Notice, notice_id)
             if notice is None:
-                abort(404, message=f"notice {notice_id} not found")
-            if notice.recipient_id not in (principal.unit_id, principal.user_id) and principal.role != "admin":
-                abort(403, message="only the recipient may acknowledge this notice")
-            now = clock.now()
-            notice.read_at = notice.read_at or now
-            notice.acknowledged_at = notice.acknowledged_at or now
-            return notice
+                abort(404, message=f"通知 {notice_id} 不存在")
+            if not service.may_act_for(principal, notice):
+                abort(403, message="只能签收发给本人或本单位的通知")
+            return service.acknowledge(session, runtime, notice, via="api")
+
+
+@ops_blp.route("")
+class Deliveries(MethodView):
+    @require_roles("admin")
+    @ops_blp.arguments(DeliveryQuerySchema, location="query")
+    @ops_blp.response(200, DeliverySchema(many=True))
+    def get(self, query):
+        """Deliveries by status (default: failed and given up), newest first (at most 500)."""
+        with runtime_of(current_app).read_sessions() as session:
+            stmt = select(Delivery).where(Delivery.status.in_(query["status"]))
+            if query["channel"]:
+                stmt = stmt.where(Delivery.channel == query["channel"])
+            return list(session.scalars(stmt.order_by(Delivery.created_at.desc()).limit(500)))
+
+
+@ops_blp.route("/<delivery_id>/retry")
+class RetryDelivery(MethodView):
+    @require_roles("admin")
+    @ops_blp.response(200, DeliverySchema)
+    def post(self, delivery_id):
+        """Send a failed or given-up delivery again (attempts counted afresh)."""
+        runtime = runtime_of(current_app)
+        with runtime.uow() as session:
+            row = session.get(Delivery, delivery_id)
+            if row is None:
+                abort(404, message=f"投递记录 {delivery_id} 不存在")
+            if row.status not in ("failed", "gave_up", "deferred"):
+                abort(409, message=f"投递状态为 {row.status}，不能重试")
+            delivery_mod.retry(session, row)
+            notice_id = row.notice_id
+        actor = runtime.extras.get("deliver_actor")
+        if actor is not None:
+            actor.send(notice_id)
+        return row

@@ -1,0 +1,153 @@
+"""Server-rendered Chinese pages: the inbox (收件箱) and the signed acknowledgement link (签收链接).
+
+Authentication of ``/notify/inbox``: the staff JWT (from ``POST /assign/api/v1/auth/login``) in
+the cookie ``xinfang_notify_token``, set either by the page's sign-in form (paste the token) or by
+opening ``/notify/inbox?token=<JWT>`` once (the page stores it and redirects to drop it from the
+address bar).  Forms carry a CSRF token derived from the cookie.  ``/notify/ack/<token>`` needs no
+login: the signed link itself is the credential.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from notify_svc import links, service
+from notify_svc.models import Notice
+from notify_svc.service import cfg_of
+from shared import clock
+from shared.auth import InvalidToken, verify_token
+from shared.web import runtime_of
+
+COOKIE = "xinfang_notify_token"
+pages = Blueprint("notify_pages", __name__, template_folder="web")
+
+
+def _principal():
+    token = request.cookies.get(COOKIE, "")
+    if not token:
+        return None, ""
+    try:
+        return verify_token(runtime_of(current_app).settings, token), token
+    except InvalidToken:
+        return None, ""
+
+
+def _csrf(token: str) -> str:
+    key = runtime_of(current_app).settings.secret_key.encode()
+    return hmac.new(key, f"csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _mine(principal):
+    ids = [v for v in (principal.user_id, principal.username) if v]
+    cond = (Notice.recipient_kind == "person") & Notice.recipient_id.in_(ids)
+    if principal.unit_id:
+        cond = cond | ((Notice.recipient_kind == "unit") & (Notice.recipient_id == principal.unit_id))
+    return cond
+
+
+def _login_page(message: str = "", status: int = 200):
+    return make_response(render_template("login.html", message=message), status)
+
+
+@pages.get("/notify/inbox")
+def inbox():
+    query_token = request.args.get("token")
+    if query_token:
+        try:
+            verify_token(runtime_of(current_app).settings, query_token)
+        except InvalidToken:
+            return _login_page("令牌无效或已过期，请重新登录。", 401)
+        args = {k: v for k, v in request.args.items() if k != "token"}
+        resp = redirect(url_for("notify_pages.inbox", **args))
+        resp.set_cookie(COOKIE, query_token, httponly=True, samesite="Lax", path="/notify")
+        return resp
+    principal, token = _principal()
+    if principal is None:
+        return _login_page()
+    runtime = runtime_of(current_app)
+    tz = ZoneInfo(runtime.settings.timezone)
+    notice_type = request.args.get("type", "")
+    only_open = request.args.get("unacknowledged") == "1"
+    with runtime.read_sessions() as session:
+        mine = _mine(principal)
+        unread = session.scalar(select(func.count()).select_from(Notice).where(mine, Notice.read_at.is_(None)))
+        types = sorted(session.scalars(select(Notice.notice_type).where(mine).distinct()))
+        stmt = select(Notice).where(mine).order_by(Notice.created_at.desc()).limit(200)
+        if notice_type:
+            stmt = stmt.where(Notice.notice_type == notice_type)
+        if only_open:
+            stmt = stmt.where(Notice.acknowledged_at.is_(None))
+        notices = list(session.scalars(stmt))
+    labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in set(types) | {n.notice_type for n in notices}}
+    return render_template("inbox.html", principal=principal, notices=notices, unread=unread, types=types,
+                           labels=labels, notice_type=notice_type, only_open=only_open, csrf=_csrf(token),
+                           local=lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "")
+
+
+@pages.post("/notify/inbox/login")
+def login():
+    token = (request.form.get("token") or "").strip()
+    try:
+        verify_token(runtime_of(current_app).settings, token)
+    except InvalidToken:
+        return _login_page("令牌无效或已过期，请重新登录。", 401)
+    resp = redirect(url_for("notify_pages.inbox"))
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path="/notify")
+    return resp
+
+
+@pages.post("/notify/inbox/logout")
+def logout():
+    resp = redirect(url_for("notify_pages.inbox"))
+    resp.delete_cookie(COOKIE, path="/notify")
+    return resp
+
+
+@pages.post("/notify/inbox/ack/<notice_id>")
+def inbox_ack(notice_id: str):
+    principal, token = _principal()
+    if principal is None:
+        return _login_page("请先登录。", 401)
+    if not hmac.compare_digest(request.form.get("csrf", ""), _csrf(token)):
+        return make_response(render_template("message.html", title="请求无效", text="表单已失效，请刷新页面后重试。"), 403)
+    runtime = runtime_of(current_app)
+    with runtime.uow() as session:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            return make_response(render_template("message.html", title="通知不存在", text="未找到该通知。"), 404)
+        if not service.may_act_for(principal, notice):
+            return make_response(render_template("message.html", title="无权操作",
+                                                 text="只能签收发给本人或本单位的通知。"), 403)
+        service.acknowledge(session, runtime, notice, via="inbox")
+    back = {k: v for k, v in (("type", request.form.get("type")), ("unacknowledged", request.form.get("unacknowledged")))
+            if v}
+    return redirect(url_for("notify_pages.inbox", **back))
+
+
+@pages.get("/notify/ack/<token>")
+def ack_link(token: str):
+    """The signed link of an e-mail: acknowledges the notice and shows a confirmation page."""
+    runtime = runtime_of(current_app)
+    try:
+        notice_id = links.verify_token(cfg_of(runtime), token, clock.now())
+    except links.ForgedLink:
+        return make_response(render_template("message.html", title="链接无效",
+                                             text="该签收链接无效或已被篡改，请登录收件箱签收。"), 403)
+    except links.ExpiredLink:
+        return make_response(render_template("message.html", title="链接已过期",
+                                             text="该签收链接已过期，请登录收件箱签收。"), 410)
+    with runtime.uow() as session:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            return make_response(render_template("message.html", title="通知不存在", text="未找到该通知。"), 404)
+        first = notice.acknowledged_at is None
+        service.acknowledge(session, runtime, notice, via="link")
+        tz = ZoneInfo(runtime.settings.timezone)
+        when = notice.acknowledged_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
+        text = (f"您已成功签收通知“{notice.title}”，签收时间 {when}。" if first
+                else f"通知“{notice.title}”已于 {when} 签收，无需重复操作。")
+    return render_template("message.html", title="签收成功", text=text)
