@@ -25,7 +25,8 @@ DEFAULT_FILE = Path(__file__).parent / "data" / "directory.yaml"
 
 KINDS = ("petition_dept", "bureau", "government", "township", "discipline", "political_legal")
 LEVELS = ("province", "city", "county", "township")
-UNIT_FIELDS = ("id", "name", "kind", "level", "region_code", "parent", "categories", "peer_group", "contacts", "active")
+UNIT_FIELDS = ("id", "name", "kind", "level", "region_code", "parent", "categories", "peer_group", "contacts", "active",
+               "population")
 PERSON_FIELDS = ("id", "unit", "name", "post", "title", "leader", "username", "phone", "email", "webhook", "active")
 
 
@@ -71,6 +72,11 @@ def read_xlsx(data: bytes) -> dict[str, Any]:
             record = {k: v for k, v in zip(header, row, strict=False) if v not in (None, "")}
             if not record:
                 continue
+            if sheet == "units" and "population" in record:
+                try:
+                    record["population"] = int(record["population"])
+                except (TypeError, ValueError):
+                    pass  # left as is: validate() names the bad value
             if "categories" in record:
                 record["categories"] = [c for c in str(record["categories"]).replace(",", "、").split("、") if c]
             for key in ("phone", "email", "webhook"):
@@ -100,6 +106,10 @@ def validate(units: list[dict], people: list[dict], *, known_units: Iterable[str
             problems.append("region_code must be a 6- or 12-digit region code")
         if u.get("parent") and u["parent"] not in ids:
             problems.append(f"unknown parent {u['parent']}")
+        population = u.get("population")
+        if population is not None and (isinstance(population, bool) or not isinstance(population, int)
+                                       or population < 0):
+            problems.append("population must be a whole number ≥ 0 (resident population)")
         if problems:
             errors[key] = problems
     for i, p in enumerate(people, start=1):
@@ -123,7 +133,8 @@ def validate(units: list[dict], people: list[dict], *, known_units: Iterable[str
 def unit_record(u: Unit) -> dict:
     return {"id": u.id, "name": u.name, "kind": u.kind, "level": u.level, "region_code": u.region_code,
             "parent_id": u.parent_id, "categories": list(u.categories or []), "peer_group": u.peer_group,
-            "contacts": dict(u.contacts or {}), "active": u.active, "directory_version": u.directory_version}
+            "contacts": dict(u.contacts or {}), "active": u.active, "population": u.population,
+            "directory_version": u.directory_version}
 
 
 def person_record(p: Person) -> dict:
@@ -138,6 +149,7 @@ def _apply_unit(row: Unit, data: dict, version: int) -> None:
     row.categories = list(data.get("categories") or [])
     row.peer_group, row.contacts = data.get("peer_group"), dict(data.get("contacts") or {})
     row.active = bool(data.get("active", True))
+    row.population = data.get("population")
     row.directory_version = version
 
 

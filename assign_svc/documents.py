@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assign_svc.domain.dossier import DOCUMENT_TYPES
+from assign_svc.domain.workflow import ACCUSATION_PATH, path_of
 from assign_svc.models import Case, CaseDocument
 from shared.calendar import local_date
 
@@ -30,8 +31,20 @@ def _templates() -> dict:
     return {doc: [env.from_string(p) for p in paragraphs] for doc, paragraphs in raw.items()}
 
 
+#: How a document addressed to a unit names the petitioner of an accusation or a confidential
+#: petition: the accuser's identity never reaches the unit (《信访工作条例》第三十二条).
+CONFIDENTIAL_PETITIONER = "检举人（信息保密）"
+
+
+def petitioner_label(case: Case) -> str:
+    """The petitioner as named in documents addressed to a unit (交办单): masked for accusations."""
+    confidential = path_of(case.statutory_type) == ACCUSATION_PATH or bool((case.flags or {}).get("confidential"))
+    return CONFIDENTIAL_PETITIONER if confidential else (case.petitioner_name or "信访人")
+
+
 def case_fields(case: Case, *, tz: str, unit_name: str = "", leader_name: str = "") -> dict:
     return {"display_no": case.display_no, "petitioner_name": case.petitioner_name or "信访人",
+            "petitioner_label": petitioner_label(case), "path": path_of(case.statutory_type),
             "category": case.category, "region_code": case.region_code, "request_text": case.request_text or "",
             "registered_date": _cn_date(local_date(case.registered_at or case.assigned_at, tz)),
             "due_date": _cn_date(local_date(case.due_at, tz)), "deadline_basis": case.deadline_basis,
@@ -78,6 +91,37 @@ def generate(session: Session, case: Case, doc_type: str, fields: dict, *, issue
                        content=content, created_at=at, created_by=created_by)
     session.add(doc)
     return doc
+
+
+def file_lazily(session: Session, case: Case, doc_type: str, fields: dict, *, issuer: str, at: datetime, tz: str,
+                created_by: str) -> CaseDocument:
+    """File ``doc_type`` in the dossier without rendering it: the fields, issuer and issue date are kept
+    and the .docx is rendered at the first download (``content_of``), then kept, so every download
+    gives the same bytes.  Used for the 交办单 at assignment, where rendering would slow routing."""
+    doc = CaseDocument(case_id=case.id, doc_type=doc_type, title=DOCUMENT_TYPES[doc_type],
+                       filename=f"{case.display_no}-{DOCUMENT_TYPES[doc_type]}.docx", media_type=DOCX, content=None,
+                       render={"fields": fields, "issuer": issuer, "issued_on": local_date(at, tz).isoformat()},
+                       created_at=at, created_by=created_by)
+    session.add(doc)
+    return doc
+
+
+def content_of(session: Session, doc: CaseDocument) -> bytes:
+    """The document's bytes; a lazily filed one is rendered once and stored (the first writer wins, so
+    concurrent first downloads still agree).  Call within a write transaction."""
+    if doc.content is not None or not doc.render:
+        return doc.content or b""
+    from datetime import date
+
+    from sqlalchemy import update
+
+    spec = doc.render
+    data = render_docx(doc.doc_type, spec["fields"], issuer=spec["issuer"],
+                       issued_on=date.fromisoformat(spec["issued_on"]))
+    session.execute(update(CaseDocument).where(CaseDocument.id == doc.id, CaseDocument.content.is_(None))
+                    .values(content=data).execution_options(synchronize_session=False))
+    session.expire(doc, ["content"])
+    return session.scalar(select(CaseDocument.content).where(CaseDocument.id == doc.id)) or data
 
 
 def held(session: Session, case_id: str) -> set[str]:

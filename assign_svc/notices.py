@@ -14,6 +14,7 @@ from assign_svc.models import Case, CaseStage, Person, Unit
 from shared import clock
 from shared.contracts import NoticeRequested
 from shared.db import is_postgres
+from shared.regions import subtree_prefix
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,52 @@ def _claim(session: Session, now, limit: int) -> list[CaseStage]:
     return list(session.scalars(stmt))
 
 
+#: Stages whose decision belongs to the next-higher unit (复查 / 复核机关), which gets their warning.
+HIGHER_STAGES = frozenset({"review_decision", "recheck_decision"})
+
+
+def _wider(region: str, case_region: str) -> bool:
+    """A region above the county (city or province) that contains the case's location — the same
+    test ``handling.core._is_higher`` applies to whoever decides a 复查 / 复核."""
+    prefix = subtree_prefix(region)
+    return len(prefix) < 6 and case_region.startswith(prefix)
+
+
+def higher_unit(session: Session, case: Case) -> Unit | None:
+    """The next-higher unit that decides a 复查 / 复核: the petition department one level up from the
+    case's county (the city's, else the province's), else the nearest ancestor of the handling unit
+    above county level."""
+    county = case.region_code[:6]
+    for region in (county[:4] + "00", county[:2] + "0000"):
+        if region == county:
+            continue
+        dept = session.scalar(select(Unit).where(Unit.kind == "petition_dept", Unit.region_code == region,
+                                                 Unit.active.is_(True)))
+        if dept is not None:
+            return dept
+    unit, seen = session.get(Unit, case.unit_id), set()
+    while unit is not None and unit.parent_id and unit.parent_id not in seen:
+        seen.add(unit.id)
+        unit = session.get(Unit, unit.parent_id)
+        if unit is not None and _wider(unit.region_code, case.region_code):
+            return unit
+    return None
+
+
 def warn_stage(session: Session, runtime: ServiceRuntime, stage: CaseStage, now) -> None:
+    """临期提醒 to the unit that must act: the handling unit, or for a 复查 / 复核 decision the
+    next-higher unit (``higher_unit``; the handling unit only if the directory has none)."""
     case = session.get(Case, stage.case_id)
     unit = session.get(Unit, stage.unit_id)
+    unit_name = unit.name if unit else stage.unit_id
+    recipient = higher_unit(session, case) if stage.kind in HIGHER_STAGES else None
+    if stage.kind in HIGHER_STAGES and recipient is None:
+        log.warning("case %s: no next-higher unit for the %s warning; sent to the handling unit", case.id, stage.kind)
+    recipient_id, recipient_name = (recipient.id, recipient.name) if recipient else (stage.unit_id, unit_name)
     _request(runtime, session, notice_type="deadline_warning", case=case, recipient_kind="unit",
-             recipient_id=stage.unit_id, recipient_name=unit.name if unit else stage.unit_id,
+             recipient_id=recipient_id, recipient_name=recipient_name,
              cycle=f"{stage.kind}:{int(stage.warn_at.timestamp())}", urgent=True,
-             context={"unit_name": unit.name if unit else stage.unit_id,
+             context={"unit_name": recipient_name, "handling_unit_name": unit_name,
                       "stage_label": STAGE_LABELS.get(stage.kind, stage.kind),
                       "due_at": stage.due_at.isoformat(), "basis": stage.basis})
     stage.warned_at = now

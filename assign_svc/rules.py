@@ -20,7 +20,8 @@ from assign_svc.versions import current_versions, record_change
 from shared import clock
 
 DATA = Path(__file__).parent / "data"
-POLICY_FIELDS = ("step", "start_event", "length", "unit", "roll_forward", "basis", "level", "category", "purpose",
+POLICY_FIELDS = ("step", "start_event", "length", "unit", "roll_forward", "basis", "level", "statutory_type",
+                 "category", "purpose",
                  "channel", "region_prefix", "topic_keywords", "local", "warn_before_days", "warn_fraction")
 
 
@@ -116,7 +117,8 @@ def policy_of(row: DeadlinePolicyRow) -> Policy:
                   basis=row.basis, roll_forward=row.roll_forward, start_event=row.start_event, level=row.level,
                   category=row.category, purpose=row.purpose, channel=row.channel, region_prefix=row.region_prefix,
                   topic_keywords=tuple(row.topic_keywords or ()), local=row.local,
-                  warn_before_days=row.warn_before_days, warn_fraction=row.warn_fraction)
+                  warn_before_days=row.warn_before_days, warn_fraction=row.warn_fraction,
+                  statutory_type=row.statutory_type)
 
 
 # ---------------------------------------------------------------- the cached snapshot
@@ -137,9 +139,10 @@ class Snapshot:
 _lock = threading.Lock()
 
 
-def snapshot(session: Session, cache: dict[str, Any]) -> Snapshot:
-    """The directory and rules in force, rebuilt when any version moved (one small query otherwise)."""
-    v = current_versions(session)
+def snapshot(session: Session, cache: dict[str, Any], versions: dict[str, int] | None = None) -> Snapshot:
+    """The directory and rules in force, rebuilt when any version moved (one small query otherwise,
+    none when the caller read ``versions`` in this transaction)."""
+    v = versions if versions is not None else current_versions(session)
     key = (v["directory"], v["routing"], v["deadlines"])
     current = cache.get("snapshot")
     if current is not None and current.versions == key:

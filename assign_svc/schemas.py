@@ -46,6 +46,7 @@ class CaseSchema(Schema):
     in_clock = fields.Boolean()
     leader_id = fields.String(allow_none=True)
     row_version = fields.Integer()
+    resolution = fields.String(allow_none=True, metadata={"description": "resolved (化解) / replied (办结) once closed"})
 
 
 class CaseDetailSchema(CaseSchema):
@@ -73,7 +74,7 @@ class CaseDetailSchema(CaseSchema):
     closed_at = fields.AwareDateTime(allow_none=True)
     stages = fields.List(fields.Nested(StageSchema))
     allowed_actions = fields.List(fields.String())
-    evaluation_state = fields.String(metadata={"description": "待评价 / 已评价 / 超期未评价 / 未评价"})
+    evaluation_state = fields.String(metadata={"description": "待评价 / 已评价 / 超期未评价 / 未评价 / 不适用 (检举控告类)"})
 
 
 class CaseQuerySchema(StrictSchema):
@@ -130,6 +131,14 @@ class ActionSchema(StrictSchema):
     statement = fields.String()
     served_on = fields.Date()
     index = fields.Integer(strict=True, metadata={"description": "fulfil_commitment: which commitment (0-based)"})
+    truth = fields.String(metadata={"description": "issue_opinion / issue_finding: 属实 / 部分属实 / 不属实"})
+    adoption = fields.String(metadata={"description": "reply (建议意见类): 采纳 / 部分采纳 / 未采纳"})
+    resolved = fields.Boolean(metadata={"description": "submit_closure, decide_review, decide_recheck, terminate: "
+                                                       "the matter was substantively resolved (化解)"})
+    resolution_reason = fields.String(validate=validate.Length(max=2000),
+                                      metadata={"description": "how it was resolved (required with resolved)"})
+    confirm_resolved = fields.Boolean(metadata={"description": "final sign_off: the petition department confirms "
+                                                               "the declared 化解 (default true)"})
 
 
 ACTION_NAMES = tuple(ACTIONS)
@@ -162,6 +171,7 @@ class UnitSchema(Schema):
     peer_group = fields.String(allow_none=True)
     contacts = fields.Dict(allow_none=True)
     active = fields.Boolean()
+    population = fields.Integer(allow_none=True, metadata={"description": "resident population (万人比)"})
     directory_version = fields.Integer(dump_only=True)
 
 
@@ -175,6 +185,8 @@ class UnitInSchema(StrictSchema):
     peer_group = fields.String(allow_none=True)
     contacts = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     active = fields.Boolean(load_default=True)
+    population = fields.Integer(strict=True, allow_none=True, load_default=None, validate=validate.Range(min=0),
+                                metadata={"description": "resident population of the unit's region (万人比)"})
 
 
 class PersonSchema(Schema):
@@ -240,6 +252,7 @@ class PolicySchema(StrictSchema):
     roll_forward = fields.Boolean(load_default=True)
     basis = fields.String(required=True)
     level = fields.String(allow_none=True)
+    statutory_type = fields.String(allow_none=True, validate=validate.OneOf(["申诉求决类", "建议意见类", "检举控告类"]))
     category = fields.String(allow_none=True)
     purpose = fields.String(allow_none=True)
     channel = fields.String(allow_none=True)

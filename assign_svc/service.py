@@ -11,13 +11,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assign_svc import notices, stages, timeline
+from assign_svc import documents, notices, stages, timeline
 from assign_svc.domain.categories import normalize
 from assign_svc.domain.leaders import owning_leader
 from assign_svc.domain.routing import PetitionFacts, route
 from assign_svc.domain.workflow import PENDING_SIGNATURE
 from assign_svc.models import Case
 from assign_svc.rules import Snapshot, snapshot
+from assign_svc.versions import versions_with
 from shared.contracts import CaseAssigned, PetitionRegistered
 from shared.db import new_id
 from shared.runtime import ServiceRuntime
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 RECEIPT_STEPS = ("acceptance_notice", "objection")
 #: The basis shown on a diverted (涉法涉诉) case instead of a petition deadline.
 DIVERTED_BASIS = "涉法涉诉信访事项导入法律程序处理，不计入信访办理期限"
+#: Who issues the 交办单 (the petition department's working body).
+ASSIGNMENT_ISSUER = "信访工作机构"
 
 
 def facts_from(petition: PetitionRegistered) -> PetitionFacts:
@@ -76,18 +79,31 @@ def open_receipt_stages(session: Session, runtime: ServiceRuntime, snap: Snapsho
     return opened
 
 
+def file_assignment_sheet(session: Session, runtime: ServiceRuntime, case: Case, *, unit_name: str, leader_name: str,
+                          at: datetime, created_by: str) -> None:
+    """File the 信访事项交办单 in the dossier (rendered lazily at the first download)."""
+    tz = runtime.settings.timezone
+    fields = documents.case_fields(case, tz=tz, unit_name=unit_name, leader_name=leader_name)
+    documents.file_lazily(session, case, "assignment_sheet", fields, issuer=ASSIGNMENT_ISSUER, at=at, tz=tz,
+                          created_by=created_by)
+
+
 def assign_petition(session: Session, runtime: ServiceRuntime, petition: PetitionRegistered) -> Case:
     """Route a registered petition to its responsible unit, set its deadlines, announce it."""
-    existing = session.scalar(select(Case).where(Case.petition_id == petition.petition_id))
-    if existing is not None:
-        return existing
-    snap = snapshot(session, cache_of(runtime))
+    # one round trip for both: the case already made from this petition (a re-sent message) and the
+    # configuration versions the cached snapshot is checked against
+    versions, existing_id = versions_with(
+        session, select(Case.id).where(Case.petition_id == petition.petition_id).scalar_subquery())
+    if existing_id is not None:
+        return session.get(Case, existing_id)
+    snap = snapshot(session, cache_of(runtime), versions)
     facts = facts_from(petition)
     decision = route(snap.routing, snap.units, facts)
     unit = decision.unit
     leader = owning_leader(snap.leaders, snap.units, snap.people, unit, facts)
     flags = dict(getattr(petition, "flags", None) or {})
-    flags.update({k: getattr(petition, k) for k in ("group_visit", "urgent", "people_count") if hasattr(petition, k)})
+    flags.update({k: getattr(petition, k) for k in ("group_visit", "urgent", "people_count", "confidential")
+                  if hasattr(petition, k)})
     if facts.group_visit:
         flags["group_visit"] = True
     assigned_at = petition.registered_at
@@ -117,5 +133,9 @@ def assign_petition(session: Session, runtime: ServiceRuntime, petition: Petitio
         assigned_at=case.assigned_at, due_at=case.due_at, deadline_basis=case.deadline_basis, mode=case.mode,
         in_clock=case.in_clock, leader_id=case.leader_id, leader_name=leader_info.name if leader_info else None))
     notices.assignment(session, runtime, case, unit_name=unit.name, leader=leader_info, cycle=1)
+    if case.mode == "assign":  # 交办 files the 交办单 (转送 and 涉法涉诉分流 do not)
+        file_assignment_sheet(session, runtime, case, unit_name=unit.name,
+                              leader_name=leader_info.name if leader_info else "", at=assigned_at,
+                              created_by="分办规则")
     log.info("petition %s routed to %s by %s as case %s", petition.display_no, unit.id, decision.rule.id, case.id)
     return case

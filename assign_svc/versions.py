@@ -18,6 +18,18 @@ def current_versions(session: Session) -> dict[str, int]:
     return versions
 
 
+def versions_with(session: Session, extra) -> tuple[dict[str, int], object]:
+    """``current_versions`` and the value of the scalar subquery ``extra`` in one round trip (the
+    routing actor asks for the case already made from a petition with it)."""
+    rows = session.execute(select(ConfigChange.kind, func.max(ConfigChange.version), extra)
+                           .group_by(ConfigChange.kind)).all()
+    if not rows:  # nothing configured yet: no row carries ``extra``
+        return {kind: 0 for kind in KINDS}, session.scalar(select(extra))
+    versions = {kind: 0 for kind in KINDS}
+    versions.update({kind: int(v) for kind, v, _ in rows})
+    return versions, rows[0][2]
+
+
 def record_change(session: Session, *, kind: str, changed_by: str, summary: str, detail: dict | None = None,
                   version: int | None = None) -> int:
     """Write the next version of ``kind`` (or ``version`` if given and newer); returns it."""

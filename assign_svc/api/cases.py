@@ -12,7 +12,7 @@ from sqlalchemy import select
 from assign_svc import batch, documents, timeline
 from assign_svc.api.common import mapped_errors, runtime
 from assign_svc.domain.dossier import DOCUMENT_TYPES, missing_documents
-from assign_svc.domain.workflow import allowed_actions
+from assign_svc.domain.workflow import ACCUSATION_PATH, allowed_actions, path_of
 from assign_svc.handling import act
 from assign_svc.models import Case, CaseDocument, CaseStage, Person, Unit
 from assign_svc.schemas import (ActionSchema, BatchQuerySchema, CaseDetailSchema, CaseQuerySchema, CaseSchema,
@@ -41,7 +41,10 @@ def detail(session, case: Case) -> dict:
 
 
 def evaluation_state(case: Case, case_stages: list[CaseStage]) -> str:
-    """待评价 / 已评价 / 超期未评价 (window expired; silence is never counted as satisfied) / 未评价."""
+    """待评价 / 已评价 / 超期未评价 (window expired; silence is never counted as satisfied) / 未评价, or
+    不适用 for an accusation (检举控告类: its finding is not graded, see ``workflow``)."""
+    if path_of(case.statutory_type) == ACCUSATION_PATH:
+        return "不适用"
     if all(t in (case.evaluations or {}) for t in ("petition_dept", "handling_unit")):
         return "已评价"
     window = next((s for s in case_stages if s.kind == "evaluation" and s.closed_at is None), None)
@@ -101,7 +104,8 @@ class CaseAction(MethodView):
     @cases_blp.alt_response(409, description="not allowed in the current state (errors.allowed_actions) or changed concurrently")
     def post(self, data, case_id, action):
         """Apply a handling action (sign, object, reroute, assign_leader, accept, reject, refuse_repeat,
-        request_extension, approve_extension, refuse_extension, pause, resume, issue_opinion, serve,
+        request_extension, approve_extension, refuse_extension, pause, resume, issue_opinion (申诉求决类),
+        reply (建议意见类), issue_finding (检举控告类), serve,
         evaluate, submit_closure, sign_off, fulfil_commitment, record_cessation, archive, request_review, decide_review,
         request_recheck, decide_recheck, terminate)."""
         principal = current_principal()
@@ -121,8 +125,9 @@ class Documents(MethodView):
         """The dossier (卷宗): documents held and what a closure still lacks."""
         with runtime().sessions() as session:
             _case(session, case_id)
+            case = _case(session, case_id)
             docs = documents.listing(session, case_id)
-            missing = missing_documents({d.doc_type for d in docs})
+            missing = missing_documents({d.doc_type for d in docs}, path=path_of(case.statutory_type))
             return {"documents": docs, "missing": missing, "missing_titles": [DOCUMENT_TYPES[m] for m in missing]}
 
 
@@ -130,16 +135,23 @@ class Documents(MethodView):
 class AssignmentSheet(MethodView):
     @cases_blp.response(200, content_type=documents.DOCX)
     def get(self, case_id):
-        """The 交办单 of the case as it stands (rendered on request; a re-routing files one in the dossier)."""
+        """The 交办单 of the case: the one filed in the dossier at the latest 交办 (the same bytes at every
+        download), or — for a 转送 / 分流 case, which files none — rendered as the case stands."""
         rt = runtime()
-        with rt.sessions() as session:
+        with rt.uow() as session:
             case = _case(session, case_id)
-            unit = session.get(Unit, case.unit_id)
-            leader = session.get(Person, case.leader_id) if case.leader_id else None
-            fields = documents.case_fields(case, tz=rt.settings.timezone, unit_name=unit.name if unit else "",
-                                           leader_name=leader.name if leader else "")
-            data = documents.render_docx("assignment_sheet", fields, issuer="信访工作机构",
-                                         issued_on=case.assigned_at.astimezone(ZoneInfo(rt.settings.timezone)).date())
+            filed = session.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id,
+                                                               CaseDocument.doc_type == "assignment_sheet")
+                                    .order_by(CaseDocument.created_at.desc())).first()
+            if filed is not None:
+                data = documents.content_of(session, filed)
+            else:
+                unit = session.get(Unit, case.unit_id)
+                leader = session.get(Person, case.leader_id) if case.leader_id else None
+                fields = documents.case_fields(case, tz=rt.settings.timezone, unit_name=unit.name if unit else "",
+                                               leader_name=leader.name if leader else "")
+                data = documents.render_docx("assignment_sheet", fields, issuer="信访工作机构",
+                                             issued_on=case.assigned_at.astimezone(ZoneInfo(rt.settings.timezone)).date())
         return send_file(io.BytesIO(data), mimetype=documents.DOCX, as_attachment=True,
                          download_name=f"{case.display_no}-信访事项交办单.docx")
 
@@ -148,14 +160,14 @@ class AssignmentSheet(MethodView):
 class DocumentFile(MethodView):
     @cases_blp.response(200, DocumentSchema, content_type="application/octet-stream")
     def get(self, case_id, doc_id):
-        """Download one document (.docx)."""
-        with runtime().sessions() as session:
+        """Download one document (.docx); one filed for lazy rendering is rendered once, then kept."""
+        with runtime().uow() as session:
             _case(session, case_id)
             doc = session.get(CaseDocument, doc_id)
             if doc is None or doc.case_id != case_id:
                 abort(404, message=f"document {doc_id} not found")
-            return send_file(io.BytesIO(doc.content or b""), mimetype=doc.media_type, as_attachment=True,
-                             download_name=doc.filename)
+            data, media_type, name = documents.content_of(session, doc), doc.media_type, doc.filename
+        return send_file(io.BytesIO(data), mimetype=media_type, as_attachment=True, download_name=name)
 
 
 batches_blp = Blueprint("batches", __name__, url_prefix="/assign/api/v1/batches", description="日交办 (daily batches)")

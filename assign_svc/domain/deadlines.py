@@ -2,7 +2,7 @@
 
 A policy names its step (受理告知, 办理, 交办 …), start event, length, unit (calendar or
 working days), whether a last day on a rest day rolls forward, its legal basis, and its
-scope (level, category, purpose, channel, region prefix, topic keywords).  Statutory
+scope (level, statutory type, category, purpose, channel, region prefix, topic keywords).  Statutory
 defaults have no scope; a local policy whose scope matches overrides them — the most
 specific match wins (longest region prefix, then the most scope fields).
 
@@ -49,9 +49,12 @@ class Policy:
     local: bool = False
     warn_before_days: int | None = None
     warn_fraction: float | None = None
+    statutory_type: str | None = None  # 申诉求决类 / 建议意见类 / 检举控告类
 
     def applies(self, facts: PetitionFacts, level: str | None) -> bool:
         if self.level and self.level != level:
+            return False
+        if self.statutory_type and self.statutory_type != facts.statutory_type:
             return False
         if self.category and self.category != facts.category:
             return False
@@ -67,7 +70,8 @@ class Policy:
 
     @property
     def specificity(self) -> tuple[int, int]:
-        fields = (self.level, self.category, self.purpose, self.channel, self.topic_keywords or None)
+        fields = (self.level, self.statutory_type, self.category, self.purpose, self.channel,
+                  self.topic_keywords or None)
         return len(self.region_prefix or ""), sum(1 for f in fields if f)
 
     def rule(self, *, extra: int = 0) -> DeadlineRule:

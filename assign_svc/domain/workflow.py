@@ -69,6 +69,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     _a("pause", "中止办理（待补充材料）", UNIT, {HANDLING: PAUSED, EXTENDED: PAUSED}),
     _a("resume", "恢复办理", UNIT, {PAUSED: PREVIOUS}),
     _a("issue_opinion", "出具处理意见书", UNIT, {HANDLING: OPINION_ISSUED, EXTENDED: OPINION_ISSUED}),
+    _a("reply", "出具答复意见", UNIT, {HANDLING: OPINION_ISSUED}),
+    _a("issue_finding", "作出核查结论", UNIT, {HANDLING: OPINION_ISSUED}),
     _a("serve", "送达", UNIT, {ACCEPTED: HANDLING, OPINION_ISSUED: SERVED}),
     _a("evaluate", "满意度评价", (UNIT, PETITION_DEPT), {SERVED: SERVED, CLOSED: CLOSED}),
     _a("submit_closure", "报送结案报告", UNIT, {SERVED: SERVED}),
@@ -93,8 +95,12 @@ REJECTION_REASONS: dict[str, str] = {
 }
 NO_LONGER_REASONS = ("beyond_review", "already_handling")
 
-#: Outcomes of a 处理意见书 (Art. 32) and satisfaction grades.
+#: Outcomes of a 处理意见书 (Art. 33) and satisfaction grades.
 OPINION_OUTCOMES = ("支持", "解释说明", "不予支持")
+#: 属实性认定 of the facts the petitioner (accuser) claimed: 申诉求决类 and 检举控告类 (属实率).
+TRUTH_VALUES = ("属实", "部分属实", "不属实")
+#: 答复意见 of a 建议意见类 matter (Art. 31: 采纳或者部分采纳，并予以回复).
+ADOPTION_VALUES = ("采纳", "部分采纳", "未采纳")
 GRADES = ("满意", "基本满意", "不满意")
 EVALUATION_TARGETS = ("petition_dept", "handling_unit")
 SERVICE_METHODS = ("直接送达", "邮寄送达", "留置送达", "电子送达", "委托送达")
@@ -107,15 +113,45 @@ class IllegalTransition(Exception):
         super().__init__(f"当前状态“{state}”下不能执行“{label}”；现在可以：{'、'.join(allowed) or '无'}")
 
 
-#: 复查 and 复核 belong to the full procedure, which only residual 申诉求决类 matters get
-#: (domain.md §1; 《信访工作条例》第三十五、三十六条).  ``None`` (a petition from before intake sent
-#: the type) keeps the full procedure rather than silently losing a right of review.
+#: The three statutory types (domain.md §1) and the paths they get (《信访工作条例》第三十一至三十六条):
+#:
+#: - 申诉求决类 — the full procedure: 处理意见书 (支持 / 解释说明 / 不予支持, with 属实性), the
+#:   60-day clock, one extension, 满意度评价, 复查 and 复核 (Arts. 33–36).
+#: - 建议意见类 — the unit studies the suggestion and replies (Art. 31: 采纳或者部分采纳，并予以回复):
+#:   a 答复意见 (采纳 / 部分采纳 / 未采纳) instead of the 处理意见书; no extension, no 复查/复核;
+#:   the handling clock is the policy ``handling-suggestion`` (60 days by default, a local setting:
+#:   the regulation sets no period for suggestions).  The petitioner evaluates the reply.
+#: - 检举控告类 — handled by discipline inspection under its own rules (Art. 32: 依规依纪依法接收、
+#:   受理、办理和反馈); the result is a 核查结论 (属实 / 部分属实 / 不属实); no extension, no 复查/复核
+#:   (those are remedies against a 处理意见书, which an accusation does not get), and no
+#:   satisfaction evaluation: the accuser is told the result (反馈) but does not grade a disciplinary
+#:   finding — 满意度评价 is a remedy of the 申诉求决 / 建议意见 paths.  The accuser's identity never
+#:   reaches the unit (Art. 32: 不得将检举、揭发材料以及有关情况透露或者转给被检举、揭发的人员或者单位).
+#:
+#: Any other value (``None``: a petition from before intake sent the type, or an unknown type) keeps
+#: the full procedure rather than silently losing a right of review.
+APPEAL, SUGGESTION, ACCUSATION = "申诉求决类", "建议意见类", "检举控告类"
+FULL, SUGGESTION_PATH, ACCUSATION_PATH = "full", "suggestion", "accusation"
 REVIEW_ACTIONS = frozenset({"request_review", "decide_review", "request_recheck", "decide_recheck"})
-FULL_PROCEDURE_TYPES = frozenset({"申诉求决类", None})
+#: Actions that belong to some paths only; every other action is open to all three.
+ACTION_PATHS: dict[str, frozenset[str]] = {
+    **{a: frozenset({FULL}) for a in REVIEW_ACTIONS},
+    **{a: frozenset({FULL}) for a in ("issue_opinion", "request_extension", "approve_extension",
+                                      "refuse_extension")},
+    "reply": frozenset({SUGGESTION_PATH}),
+    "issue_finding": frozenset({ACCUSATION_PATH}),
+    "evaluate": frozenset({FULL, SUGGESTION_PATH}),
+}
+
+
+def path_of(statutory_type: str | None) -> str:
+    """The procedure a statutory type gets: ``full``, ``suggestion`` or ``accusation``."""
+    return {SUGGESTION: SUGGESTION_PATH, ACCUSATION: ACCUSATION_PATH}.get(statutory_type or "", FULL)
 
 
 def _applies(action: str, statutory_type: str | None) -> bool:
-    return action not in REVIEW_ACTIONS or statutory_type in FULL_PROCEDURE_TYPES
+    paths = ACTION_PATHS.get(action)
+    return paths is None or path_of(statutory_type) in paths
 
 
 def allowed_actions(state: str, statutory_type: str | None = None) -> list[str]:

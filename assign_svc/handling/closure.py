@@ -53,16 +53,63 @@ def submit_closure(ctx: Ctx, data: dict) -> str:
         documents=frozenset(documents.held(ctx.session, ctx.case.id)), opinion=opinion,
         served_on=_served_on(ctx), handling_due_at=_handling_due(ctx),
         opinion_issued_at=datetime.fromisoformat(opinion["issued_at"]) if opinion.get("issued_at") else None,
-        today=ctx.today)
+        today=ctx.today, path=workflow.path_of(ctx.case.statutory_type))
     items = dossier.checklist(facts, declared)
     perfunctory = not all(i.passed for i in items)
+    resolved, how = _declared_resolution(data)
     ctx.case.closure = {"summary": summary, "checklist": [i.__dict__ for i in items], "perfunctory": perfunctory,
                         "submitted_at": ctx.now.isoformat(), "submitted_by": ctx.principal.username,
-                        "signers": _signers(ctx), "signoffs": []}
-    _doc(ctx, "closure_report", summary=summary, checklist=items, perfunctory=perfunctory)
-    ctx.event_data.update({"perfunctory": perfunctory,
+                        "signers": _signers(ctx), "signoffs": [], "resolved": resolved, "resolution_reason": how}
+    _doc(ctx, "closure_report", summary=summary, checklist=items, perfunctory=perfunctory, resolved=resolved,
+         resolution_reason=how)
+    ctx.event_data.update({"perfunctory": perfunctory, "resolved": resolved,
                            "failed": [i.key for i in items if not i.passed]})
-    return "结案报告已报送" + ("（审核清单未通过，敷衍上报）" if perfunctory else "")
+    return ("结案报告已报送（申报" + ("已化解" if resolved else "已办结，未化解") + "）"
+            + ("（审核清单未通过，敷衍上报）" if perfunctory else ""))
+
+
+# ---------------------------------------------------------------- 办结 vs 化解
+#
+# 办结 (``replied``): a reply (处理意见书 / 答复意见 / 核查结论) was issued and the case closed.
+# 化解 (``resolved``): the matter was substantively resolved.  The closure report declares it
+# (``resolved: true`` with how it was resolved); the petition department's final sign-off confirms it
+# (``confirm_resolved``, default true).  It cannot be confirmed while the petitioner graded 不满意 (either
+# target: the petition department or the handling unit) or a commitment of the opinion is past due and
+# undone (五必查 3 and 4): the case then closes as 办结 only, the reasons in ``resolution_blocked``.  A review or re-review decision, or a 终结, closes as ``resolved``
+# only when the decision says so (``resolved: true`` with how) and no commitment is overdue.
+# 息诉息访 (the petitioner stops) is recorded apart (``cessation``) and is not by itself 化解.
+RESOLVED, REPLIED = "resolved", "replied"
+
+
+def _declared_resolution(data: dict) -> tuple[bool, str]:
+    resolved = data.get("resolved")
+    if resolved is not None and not isinstance(resolved, bool):
+        raise BadInput("resolved must be true or false", {"resolved": ["true or false"]})
+    how = str(data.get("resolution_reason") or "").strip()
+    if resolved and not how:
+        raise BadInput("申报化解须说明化解情况", {"resolution_reason": ["required when resolved is true"]})
+    return bool(resolved), how
+
+
+def _overdue_commitments(ctx: Ctx) -> list[str]:
+    from datetime import date
+    return [c.get("content", "") for c in (ctx.case.opinion or {}).get("commitments", [])
+            if not c.get("done") and date.fromisoformat(str(c["due_date"])) < ctx.today]
+
+
+def _close_with(ctx: Ctx, declared: bool, how: str, *, blockers: list[str]) -> str:
+    """Record how the closing action ended the matter (case row + event data)."""
+    overdue = _overdue_commitments(ctx)
+    if overdue:
+        blockers = [*blockers, "承诺事项逾期未落实：" + "；".join(overdue)]
+    resolution = RESOLVED if declared and not blockers else REPLIED
+    ctx.case.resolution = resolution
+    ctx.event_data["resolution"] = resolution
+    if declared and blockers:
+        ctx.event_data["resolution_blocked"] = blockers
+    if how and resolution == RESOLVED:
+        ctx.event_data["resolution_reason"] = how
+    return resolution
 
 
 def _served_on(ctx: Ctx):
@@ -106,6 +153,17 @@ def sign_off(ctx: Ctx, data: dict) -> str:
     if len(done) == len(closure["signers"]):
         ctx.target = workflow.CLOSED
         ctx.case.closed_at, ctx.case.reviewed_by = ctx.now, principal.username
+        blockers = [f"信访人评价不满意（{TARGET_LABELS[t]}）" for t, e in (ctx.case.evaluations or {}).items()
+                    if e.get("grade") == "不满意"]
+        if data.get("confirm_resolved") is False:
+            blockers.append("信访部门审核未确认化解")
+        resolution = _close_with(ctx, bool(closure.get("resolved")), closure.get("resolution_reason", ""),
+                                 blockers=blockers)
+        closure["resolution"] = resolution
+        closure["resolution_blocked"] = ctx.event_data.get("resolution_blocked", [])
+        ctx.case.closure = dict(closure)
+        return (f"第{step['level']}级审签（{step['label']}）：{done[-1]['opinion']}；"
+                + ("确认化解" if resolution == RESOLVED else "办结（未化解）"))
     return f"第{step['level']}级审签（{step['label']}）：{done[-1]['opinion']}"
 
 
@@ -174,6 +232,7 @@ def request_review(ctx: Ctx, data: dict) -> str:
     stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "review_decision", started_at=ctx.now)
     ctx.case.review = {**(ctx.case.review or {}), "review": {"requested_at": ctx.now.isoformat(), "reason": reason,
                                                              "previous_status": ctx.previous}}
+    ctx.case.resolution = None  # reopened: decided again by the review
     return reason
 
 
@@ -193,9 +252,12 @@ def _decide(ctx: Ctx, data: dict, key: str, decision_kind: str) -> tuple[str, ob
 
 @handler("decide_review")
 def decide_review(ctx: Ctx, data: dict) -> str:
+    declared, how = _declared_resolution(data)
     reason, served_on = _decide(ctx, data, "review", "review_decision")
     stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "recheck_request",
                       started_at=_served_instant(ctx, served_on))
+    if ctx.target == workflow.CLOSED:  # the review closes the case again
+        _close_with(ctx, declared, how, blockers=[])
     return reason
 
 
@@ -208,20 +270,25 @@ def request_recheck(ctx: Ctx, data: dict) -> str:
     stages.close_stages(ctx.session, ctx.case.id, None, at=ctx.now, outcome="recheck_requested")
     stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "recheck_decision", started_at=ctx.now)
     ctx.case.review = {**ctx.case.review, "recheck": {"requested_at": ctx.now.isoformat(), "reason": reason}}
+    ctx.case.resolution = None
     return reason
 
 
 @handler("decide_recheck")
 def decide_recheck(ctx: Ctx, data: dict) -> str:
+    declared, how = _declared_resolution(data)
     reason, _ = _decide(ctx, data, "recheck", "recheck_decision")
     stages.close_stages(ctx.session, ctx.case.id, None, at=ctx.now, outcome="rechecked")
     ctx.case.closed_at = ctx.now
+    _close_with(ctx, declared, how, blockers=[])
     return reason + "（复核终结，同一事实和理由不再受理）"
 
 
 @handler("terminate")
 def terminate(ctx: Ctx, data: dict) -> str:
     reason = require_text(data, "reason", "终结理由")
+    declared, how = _declared_resolution(data)
     stages.close_stages(ctx.session, ctx.case.id, None, at=ctx.now, outcome="terminated")
     ctx.case.closed_at = ctx.now
+    _close_with(ctx, declared, how, blockers=[])
     return reason

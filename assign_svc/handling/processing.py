@@ -1,4 +1,5 @@
-"""Handling: 延期 (request / approve / refuse), 中止 and 恢复 (待补充材料), 处理意见书, 送达."""
+"""Handling: 延期 (request / approve / refuse), 中止 and 恢复 (待补充材料), the written result by
+statutory type (处理意见书 / 答复意见 / 核查结论, see ``workflow``), 送达."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -6,12 +7,16 @@ from zoneinfo import ZoneInfo
 
 from assign_svc import notices, stages
 from assign_svc.domain.deadlines import MAX_EXTENSION_DAYS
-from assign_svc.domain.workflow import OPINION_OUTCOMES, SERVICE_METHODS
+from assign_svc.domain import workflow
+from assign_svc.domain.workflow import ADOPTION_VALUES, OPINION_OUTCOMES, SERVICE_METHODS, TRUTH_VALUES
 from assign_svc.handling.core import BadInput, Ctx, handler, require_past_date, require_text
 from assign_svc.handling.receipt import _doc
 from shared.calendar import local_date
 
 HANDLING_KINDS = ("handling", "assigned")
+#: The document served at the end of handling, by path.
+RESULT_TITLES = {workflow.FULL: "信访事项处理意见书", workflow.SUGGESTION_PATH: "建议意见类事项答复意见书",
+                 workflow.ACCUSATION_PATH: "检举控告办理结果反馈"}
 
 
 def _headline(ctx: Ctx, open_stages: list) -> None:
@@ -100,27 +105,69 @@ def _commitments(data: dict, ctx: Ctx) -> list[dict]:
     return out
 
 
-@handler("issue_opinion")
-def issue_opinion(ctx: Ctx, data: dict) -> str:
-    """处理意见书: outcome (支持 / 解释说明 / 不予支持), facts, basis, commitments with due dates."""
-    outcome = data.get("outcome")
-    if outcome not in OPINION_OUTCOMES:
-        raise BadInput("outcome must be 支持, 解释说明 or 不予支持", {"outcome": list(OPINION_OUTCOMES)})
+def _truth(data: dict) -> str:
+    truth = data.get("truth")
+    if truth not in TRUTH_VALUES:
+        raise BadInput("truth must be 属实, 部分属实 or 不属实", {"truth": list(TRUTH_VALUES)})
+    return truth
+
+
+def _issue(ctx: Ctx, data: dict, *, doc_type: str, record: dict) -> dict:
+    """The written result of the handling (处理意见书 / 答复意见 / 核查结论): facts, basis, commitments;
+    the handling stages close and the document is filed."""
     facts, basis = require_text(data, "facts", "调查核实的事实"), require_text(data, "basis", "处理依据")
     commitments = _commitments(data, ctx)
     stages.close_stages(ctx.session, ctx.case.id, HANDLING_KINDS, at=ctx.now, outcome="opinion_issued")
-    ctx.case.opinion = {"outcome": outcome, "facts": facts, "basis": basis, "conclusion": data.get("conclusion", ""),
+    conclusion = str(data.get("conclusion") or "")
+    ctx.case.opinion = {**record, "facts": facts, "basis": basis, "conclusion": conclusion,
                         "commitments": commitments, "issued_at": ctx.now.isoformat(),
-                        "issued_by": ctx.principal.username}
-    _doc(ctx, "opinion", outcome=outcome, facts=facts, basis=basis, conclusion=data.get("conclusion", ""),
-         commitments=commitments)
-    return f"处理意见：{outcome}"
+                        "issued_by": ctx.principal.username, "kind": doc_type}
+    _doc(ctx, doc_type, facts=facts, basis=basis, conclusion=conclusion, commitments=commitments, **record)
+    ctx.event_data.update(record)
+    return ctx.case.opinion
+
+
+@handler("issue_opinion")
+def issue_opinion(ctx: Ctx, data: dict) -> str:
+    """处理意见书 (申诉求决类): outcome (支持 / 解释说明 / 不予支持), whether the claimed facts were found
+    true (属实 / 部分属实 / 不属实), facts, basis, commitments with due dates."""
+    outcome = data.get("outcome")
+    if outcome not in OPINION_OUTCOMES:
+        raise BadInput("outcome must be 支持, 解释说明 or 不予支持", {"outcome": list(OPINION_OUTCOMES)})
+    truth = _truth(data)
+    _issue(ctx, data, doc_type="opinion", record={"outcome": outcome, "truth": truth})
+    return f"处理意见：{outcome}（反映问题{truth}）"
+
+
+@handler("reply")
+def reply(ctx: Ctx, data: dict) -> str:
+    """答复意见 (建议意见类, Art. 31): the suggestion studied and 采纳 / 部分采纳 / 未采纳, with reasons.
+    No 属实性 is judged on a suggestion."""
+    adoption = data.get("adoption")
+    if adoption not in ADOPTION_VALUES:
+        raise BadInput("adoption must be 采纳, 部分采纳 or 未采纳", {"adoption": list(ADOPTION_VALUES)})
+    if data.get("truth") is not None:
+        raise BadInput("建议意见类事项不作属实性认定", {"truth": ["not for 建议意见类"]})
+    _issue(ctx, data, doc_type="reply", record={"adoption": adoption})
+    return f"答复意见：{adoption}"
+
+
+@handler("issue_finding")
+def issue_finding(ctx: Ctx, data: dict) -> str:
+    """核查结论 (检举控告类, Art. 32): 属实 / 部分属实 / 不属实, the facts found and the basis; fed back
+    to the accuser (送达) without any 处理意见书 outcome."""
+    if data.get("outcome") is not None:
+        raise BadInput("检举控告类事项不出具处理意见书（支持 / 解释说明 / 不予支持）", {"outcome": ["not for 检举控告类"]})
+    truth = _truth(data)
+    _issue(ctx, data, doc_type="finding", record={"truth": truth})
+    return f"核查结论：{truth}"
 
 
 @handler("serve")
 def serve(ctx: Ctx, data: dict) -> str:
     """送达回证: method, date signed — or refusal with a witness.  Serving the opinion opens the
-    30-day review window (from the date signed) and the evaluation window."""
+    30-day review window (from the date signed; full path only) and the evaluation window (not for
+    accusations)."""
     method = data.get("method")
     if method not in SERVICE_METHODS:
         raise BadInput("unknown service method", {"method": list(SERVICE_METHODS)})
@@ -131,7 +178,8 @@ def serve(ctx: Ctx, data: dict) -> str:
     issued = ctx.case.opinion.get("issued_at") if opinion_phase and ctx.case.opinion else None
     not_before = local_date(datetime.fromisoformat(issued), ctx.tz) if issued else None
     signed_on = require_past_date(ctx, data.get("signed_on"), "signed_on", not_before=not_before)
-    doc_title = "信访事项处理意见书" if opinion_phase else "信访事项受理告知书"
+    path = workflow.path_of(ctx.case.statutory_type)
+    doc_title = RESULT_TITLES[path] if opinion_phase else "信访事项受理告知书"
     record = {"document": doc_title, "method": method, "signed_on": signed_on.isoformat(), "refused": refused,
               "witness": data.get("witness") or "", "served_by": ctx.principal.username}
     services = dict(ctx.case.service or {})
@@ -139,8 +187,10 @@ def serve(ctx: Ctx, data: dict) -> str:
     ctx.case.service = services
     _doc(ctx, "service_receipt", document_title=doc_title, method=method, refused=refused,
          witness=data.get("witness") or "", signed_on=str(signed_on), actor_name=ctx.principal.username)
-    if opinion_phase:
+    if opinion_phase:  # 复查 only on the full path; no 满意度评价 of an accusation's finding
         served_at = datetime.combine(signed_on, time(12), tzinfo=ZoneInfo(ctx.tz))
-        stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "review_request", started_at=served_at)
-        stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "evaluation", started_at=served_at)
+        if path == workflow.FULL:
+            stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "review_request", started_at=served_at)
+        if path != workflow.ACCUSATION_PATH:
+            stages.open_stage(ctx.session, ctx.runtime, ctx.snap, ctx.case, "evaluation", started_at=served_at)
     return f"{doc_title}{'留置' if refused else ''}送达（{method}）"

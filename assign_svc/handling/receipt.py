@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from assign_svc import documents, notices, service, stages
-from assign_svc.domain.workflow import NO_LONGER_REASONS, REJECTION_REASONS
+from assign_svc.domain.workflow import ACCUSATION_PATH, NO_LONGER_REASONS, REJECTION_REASONS, path_of
 from assign_svc.handling.core import BadInput, Ctx, handler, require_text
 from assign_svc.models import Person, Unit
 
@@ -51,6 +51,9 @@ def reroute(ctx: Ctx, data: dict) -> str:
         raise BadInput(f"unknown unit {data.get('unit_id')}", {"unit_id": ["unknown or inactive unit"]})
     if not ctx.principal.may_see(unit.region_code) and ctx.principal.role != "admin":
         raise BadInput("the new unit lies outside your jurisdiction", {"unit_id": ["outside your jurisdiction"]})
+    if path_of(ctx.case.statutory_type) == ACCUSATION_PATH and unit.kind != "discipline":
+        # 检举控告类 goes to discipline inspection only: never to a unit that may be the accused (Art. 32)
+        raise BadInput("检举控告类事项只能交纪检监察机关办理", {"unit_id": ["an accusation goes to a discipline unit"]})
     mode = data.get("mode") or ctx.case.mode
     if mode not in ("assign", "forward", "divert"):
         raise BadInput("mode must be assign, forward or divert", {"mode": ["assign | forward | divert"]})
@@ -66,7 +69,10 @@ def reroute(ctx: Ctx, data: dict) -> str:
     service.open_receipt_stages(ctx.session, ctx.runtime, ctx.snap, case, at=ctx.now, assigned_days=data.get("due_days"))
     leader = ctx.snap.people_by_id.get(case.leader_id) if case.leader_id else None
     notices.assignment(ctx.session, ctx.runtime, case, unit_name=unit.name, leader=leader, cycle=cycle)
-    _doc(ctx, "assignment_sheet")
+    if mode == "assign":  # a new 交办单 (转送 and 分流 file none), rendered at its first download
+        service.file_assignment_sheet(ctx.session, ctx.runtime, case, unit_name=unit.name,
+                                      leader_name=leader.name if leader else "", at=ctx.now,
+                                      created_by=ctx.principal.username)
     ctx.event_data.update({"from_unit": previous_unit, "to_unit": unit.id, "mode": mode})
     return reason
 

@@ -58,6 +58,9 @@ class Case(Base):
     review: Mapped[dict | None] = mapped_column(JSON)
     cessation: Mapped[dict | None] = mapped_column(JSON)
     closed_at: Mapped[datetime | None]
+    #: How the closing action ended the matter: ``resolved`` (化解: substantively resolved, confirmed at
+    #: the final sign-off) or ``replied`` (办结 only: a reply issued); NULL while open or under review.
+    resolution: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": row_version}
@@ -127,7 +130,8 @@ class CaseEvent(Base):
 
 
 class CaseDocument(Base):
-    """A document of the dossier (卷宗): generated .docx files and recorded forms."""
+    """A document of the dossier (卷宗): generated .docx files and recorded forms (``content`` is NULL
+    until first downloaded when the document was filed for lazy rendering: see ``render``)."""
 
     __tablename__ = "case_documents"
     __table_args__ = (Index("ix_case_documents_case_type", "case_id", "doc_type"),)
@@ -139,5 +143,8 @@ class CaseDocument(Base):
     filename: Mapped[str] = mapped_column(String(128))
     media_type: Mapped[str] = mapped_column(String(128))
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: A document filed without its bytes (the 交办单 at assignment) keeps what renders it: the fields,
+    #: issuer and issue date; the bytes are rendered once, at the first download, and kept.
+    render: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))

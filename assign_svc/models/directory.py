@@ -27,6 +27,7 @@ class Unit(Base):
     peer_group: Mapped[str | None] = mapped_column(String(64))
     contacts: Mapped[dict | None] = mapped_column(JSON)  # phone, email, webhook
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    population: Mapped[int | None] = mapped_column(Integer)  # resident population of its region (万人比)
 
 
 class Person(Base):
@@ -110,6 +111,7 @@ class DeadlinePolicyRow(Base):
     roll_forward: Mapped[bool] = mapped_column(Boolean, default=True)
     basis: Mapped[str] = mapped_column(String(256))
     level: Mapped[str | None] = mapped_column(String(16))
+    statutory_type: Mapped[str | None] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(32))
     purpose: Mapped[str | None] = mapped_column(String(16))
     channel: Mapped[str | None] = mapped_column(String(16))

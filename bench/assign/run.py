@@ -116,7 +116,7 @@ def bench_routing(n: int, threads: int) -> dict:
         worker.stop()
         with runtime.sessions() as s:
             cases = s.scalar(select(func.count()).select_from(models.Case))
-        tables = [models.Case.__table__, models.CaseStage.__table__, models.CaseEvent.__table__,
+        tables = [models.Case.__table__, models.CaseDocument.__table__, models.CaseStage.__table__, models.CaseEvent.__table__,
                   models.Outbox.__table__, models.ProcessedMessage.__table__]
         rows = _copy_rows(runtime, tables)
         written = {k: len(v) for k, v in rows.items()}

@@ -106,3 +106,32 @@ def test_supervise_and_notify_keep_their_copies(system):
     wait_for(notify_copy, what="notify's copy of the new phone")
     with system.runtimes["notify"].sessions() as s:
         assert s.scalar(select(Contact.version).where(Contact.id == "411302-zjj")) >= 2
+
+
+def test_the_demo_directory_gives_resident_populations():
+    units = read_file(DEFAULT_FILE)["units"]
+    population = {u["id"]: u.get("population") for u in units}
+    counties = {u["region_code"]: u for u in units if u["kind"] == "government" and u["level"] == "county"}
+    assert set(counties) == COUNTIES
+    for county, gov in counties.items():
+        towns = [u["population"] for u in units if u["kind"] == "township" and u["region_code"][:6] == county]
+        assert 400_000 <= gov["population"] <= 1_400_000, county
+        assert all(20_000 <= t <= 90_000 for t in towns) and sum(towns) <= gov["population"], county
+    assert population["411300-gov"] == sum(g["population"] for g in counties.values()) == 11_709_000
+    assert population["411302-gov"] == 474_000 and population["411302-zjj"] is None  # bureaus have none
+
+
+def test_population_is_kept_editable_and_broadcast(assign):
+    admin = assign.admin()
+    r = assign.client.get("/assign/api/v1/units/411302-gov", headers=admin)
+    assert r.status_code == 200 and r.json["population"] == 474_000
+    unit = {"name": "宛城区人民政府", "kind": "government", "level": "county", "region_code": "411302",
+            "parent": "411300-gov", "categories": ["党务政务", "其他"], "population": 480_000}
+    r = assign.client.put("/assign/api/v1/admin/units/411302-gov", json=unit, headers=admin)
+    assert r.status_code == 200 and r.json["population"] == 480_000
+    changes = sorted((m["payload"] for m in assign.outbox("directory.changed")), key=lambda p: p["version"])
+    assert [(u["id"], u["population"]) for u in changes[-1]["units"]] == [("411302-gov", 480_000)]
+    loaded = {u["id"]: u["population"] for u in changes[0]["units"]}
+    assert loaded["411302-gov"] == 474_000 and loaded["411302-zjj"] is None
+    r = assign.client.put("/assign/api/v1/admin/units/411302-gov", json={**unit, "population": -5}, headers=admin)
+    assert r.status_code == 422 and "population" in r.json["errors"]["json"]

@@ -10,7 +10,7 @@ from docx import Document
 from tests.assign.conftest import beijing, freeze
 
 UNIT = "411302-zjj"
-OPINION = {"outcome": "支持", "facts": "经现场核查，外墙空鼓脱落属实", "basis": "《物业管理条例》第五十五条",
+OPINION = {"outcome": "支持", "truth": "属实", "facts": "经现场核查，外墙空鼓脱落属实", "basis": "《物业管理条例》第五十五条",
            "conclusion": "由物业服务企业限期维修", "commitments": [{"content": "完成外墙维修", "due_date": "2025-12-31"}]}
 CHECKS = {"procedure_correct": True, "every_request_answered": True, "reasonableness_judged": True}
 
