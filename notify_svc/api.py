@@ -63,13 +63,18 @@ class DeliveryQuerySchema(Schema):
     channel = fields.String(load_default=None, validate=validate.OneOf(["email", "sms", "webhook"]))
 
 
-def _may_read(principal: Principal, notice_or_query) -> bool:
-    """A unit's own staff read its inbox; supervisors and admins read inside their jurisdiction."""
-    if principal.role in ("admin", "supervisor"):
-        region = getattr(notice_or_query, "region_code", None)
-        return region is None or not region or principal.may_see(region)
-    recipient = getattr(notice_or_query, "recipient_id", None) or notice_or_query.get("recipient_id")
-    return recipient in (principal.unit_id, principal.user_id, principal.username)
+def _may_read(session, principal: Principal, notice: Notice) -> bool:
+    """Its recipient (unit staff, the person); supervisors and admins inside their jurisdiction."""
+    if service.may_act_for(session, principal, notice):
+        return True
+    return principal.role in ("admin", "supervisor") and (not notice.region_code
+                                                          or principal.may_see(notice.region_code))
+
+
+def _own_inbox(session, principal: Principal, query: dict) -> bool:
+    if query["recipient_kind"] == "unit":
+        return bool(principal.unit_id) and principal.unit_id == query["recipient_id"]
+    return query["recipient_id"] in service.person_ids(session, principal)
 
 
 @blp.route("/inbox")
@@ -79,10 +84,10 @@ class Inbox(MethodView):
     def get(self, query):
         """A recipient's inbox, newest first (at most 200)."""
         principal = current_principal()
-        if principal.role not in ("admin", "supervisor") and not _may_read(principal, query):
-            abort(403, message="只能查看本人或本单位的收件箱")
         runtime = runtime_of(current_app)
         with runtime.read_sessions() as session:
+            if principal.role not in ("admin", "supervisor") and not _own_inbox(session, principal, query):
+                abort(403, message="只能查看本人或本单位的收件箱")
             stmt = (select(Notice).where(Notice.recipient_kind == query["recipient_kind"],
                                          Notice.recipient_id == query["recipient_id"])
                     .order_by(Notice.created_at.desc()).limit(200))
@@ -90,7 +95,7 @@ class Inbox(MethodView):
                 stmt = stmt.where(Notice.acknowledged_at.is_(None))
             if query["notice_type"]:
                 stmt = stmt.where(Notice.notice_type == query["notice_type"])
-            return [n for n in session.scalars(stmt) if _may_read(principal, n)]
+            return [n for n in session.scalars(stmt) if _may_read(session, principal, n)]
 
 
 @blp.route("/notices/<notice_id>")
@@ -103,7 +108,7 @@ class NoticeView(MethodView):
             notice = session.get(Notice, notice_id)
             if notice is None:
                 abort(404, message=f"通知 {notice_id} 不存在")
-            if not (service.may_act_for(principal, notice) or _may_read(principal, notice)):
+            if not _may_read(session, principal, notice):
                 abort(403, message="无权查看他人的通知")
             return notice
 
@@ -119,7 +124,7 @@ class Acknowledge(MethodView):
             notice = session.get(Notice, notice_id)
             if notice is None:
                 abort(404, message=f"通知 {notice_id} 不存在")
-            if not service.may_act_for(principal, notice):
+            if not service.may_act_for(session, principal, notice):
                 abort(403, message="只能签收发给本人或本单位的通知")
             return service.acknowledge(session, runtime, notice, via="api")
 

@@ -12,6 +12,7 @@ import json
 import smtplib
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,25 +75,164 @@ def build_email(cfg: NotifySettings, out: Outgoing) -> EmailMessage:
     msg["Message-ID"] = out.message_id
     msg["Date"] = format_datetime(out.created_at)
     msg["X-Xinfang-Notice"] = out.notice_id
-    msg.set_content(f"{out.body}\n\n签收链接（点击即完成签收）：{out.ack_link}\n收件箱：{out.inbox_link}\n",
+    msg.set_content(f"{out.body}\n\n签收链接（打开后点击“确认签收”完成签收）：{out.ack_link}\n收件箱：{out.inbox_link}\n",
                     charset="utf-8")
     return msg
 
 
+class SmtpPool:
+    """Reused SMTP connections (连接复用) for one server and login: a small LIFO stack of idle
+    connections shared by a process's worker threads (a thread holds a connection exclusively while it
+    sends, so under load each thread keeps reusing one).
+
+    * a connection idle longer than ``NOOP_AFTER`` seconds is checked with ``NOOP`` before use and
+      replaced when the check fails;
+    * a connection on which anything failed is closed, never reused;
+    * at most ``max_idle`` idle connections are kept; one idle ``idle_seconds`` is closed (``QUIT``) by a
+      reaper thread, so a quiet service holds no connections.
+    """
+
+    NOOP_AFTER = 2.0
+
+    def __init__(self, cfg: NotifySettings, *, max_idle: int = 8) -> None:
+        self.cfg, self.max_idle = cfg, max_idle
+        self.idle_seconds = cfg.smtp_idle_seconds
+        self._idle: list[tuple[smtplib.SMTP, float]] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self.opened = 0  # connections opened so far (the tests and the benchmark read it)
+        self._reaper = threading.Thread(target=self._reap_loop, name="notify-smtp-reaper", daemon=True)
+        self._reaper.start()
+
+    def _open(self) -> smtplib.SMTP:
+        client = open_smtp(self.cfg)
+        with self._lock:
+            self.opened += 1
+        return client
+
+    def acquire(self) -> smtplib.SMTP:
+        """An open connection (reused and health-checked when possible, else new)."""
+        while True:
+            with self._lock:
+                client, since = self._idle.pop() if self._idle else (None, 0.0)
+            if client is None:
+                return self._open()
+            idle = time.monotonic() - since
+            if idle > self.idle_seconds:
+                _close(client)
+                continue
+            if idle <= self.NOOP_AFTER:
+                return client
+            try:
+                if client.noop()[0] == 250:
+                    return client
+            except (OSError, smtplib.SMTPException):
+                pass
+            _close(client, quit=False)
+
+    def release(self, client: smtplib.SMTP, *, broken: bool) -> None:
+        if broken or self._closed.is_set():
+            _close(client, quit=not broken)
+            return
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append((client, time.monotonic()))
+                return
+        _close(client)
+
+    def reap(self, now: float | None = None) -> int:
+        """Close the connections idle longer than ``idle_seconds``; returns how many."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            stale = [c for c, since in self._idle if now - since > self.idle_seconds]
+            self._idle = [(c, since) for c, since in self._idle if now - since <= self.idle_seconds]
+        for client in stale:
+            _close(client)
+        return len(stale)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def _reap_loop(self) -> None:
+        while not self._closed.wait(max(0.5, self.idle_seconds / 3)):
+            self.reap()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client, _ in idle:
+            _close(client)
+
+
+def open_smtp(cfg: NotifySettings) -> smtplib.SMTP:
+    """A new connection: TLS (implicit or STARTTLS) and login as configured."""
+    if cfg.smtp_ssl:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=cfg.smtp_timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.smtp_timeout)
+    try:
+        if cfg.smtp_starttls and not cfg.smtp_ssl:
+            client.starttls(context=ssl.create_default_context())
+        if cfg.smtp_user:
+            client.login(cfg.smtp_user, cfg.smtp_password)
+    except BaseException:
+        _close(client)
+        raise
+    return client
+
+
+def _close(client: smtplib.SMTP, *, quit: bool = True) -> None:
+    try:
+        if quit:
+            client.quit()
+    except (OSError, smtplib.SMTPException):
+        pass
+    finally:
+        client.close()
+
+
+_pools: dict[tuple, SmtpPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_key(cfg: NotifySettings) -> tuple:
+    return (cfg.smtp_host, cfg.smtp_port, cfg.smtp_ssl, cfg.smtp_starttls, cfg.smtp_user, cfg.smtp_password,
+            cfg.smtp_timeout, cfg.smtp_idle_seconds)
+
+
+def smtp_pool(cfg: NotifySettings) -> SmtpPool | None:
+    """The process's pool for the configured server (None when reuse is off: ``SMTP_IDLE_SECONDS=0``)."""
+    if cfg.smtp_idle_seconds <= 0:
+        return None
+    key = _pool_key(cfg)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = SmtpPool(cfg)
+        return pool
+
+
+def close_smtp_pools() -> None:
+    """Close every pooled connection (worker shutdown)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
 def send_email(cfg: NotifySettings, out: Outgoing) -> str:
     msg = build_email(cfg, out)
+    pool = smtp_pool(cfg)
+    client = None
+    broken = True
     try:
-        if cfg.smtp_ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=cfg.smtp_timeout,
-                                                    context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.smtp_timeout)
-        with client:
-            if cfg.smtp_starttls and not cfg.smtp_ssl:
-                client.starttls(context=ssl.create_default_context())
-            if cfg.smtp_user:
-                client.login(cfg.smtp_user, cfg.smtp_password)
-            refused = client.send_message(msg)
+        client = pool.acquire() if pool is not None else open_smtp(cfg)
+        refused = client.send_message(msg)
+        broken = False
     except smtplib.SMTPAuthenticationError as exc:
         raise ChannelError(f"SMTP 认证失败：{exc.smtp_code} {exc.smtp_error!r}", transient=False) from exc
     except smtplib.SMTPRecipientsRefused as exc:
@@ -103,6 +243,12 @@ def send_email(cfg: NotifySettings, out: Outgoing) -> str:
                            transient=400 <= exc.smtp_code < 500) from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise ChannelError(f"SMTP 连接失败：{exc.__class__.__name__}: {exc}") from exc
+    finally:
+        if client is not None:
+            if pool is not None:
+                pool.release(client, broken=broken)
+            else:
+                _close(client, quit=not broken)
     if refused:
         raise ChannelError(f"SMTP 拒收收件人：{refused}")
     return f"smtp accepted {out.message_id}"
@@ -112,7 +258,7 @@ def send_email(cfg: NotifySettings, out: Outgoing) -> str:
 
 
 def sms_text(out: Outgoing) -> str:
-    return f"【信访通知】{out.title}。请及时登录收件箱签收：{out.ack_link}"
+    return f"【信访通知】{out.title}。请打开链接确认签收：{out.ack_link}"
 
 
 def sms_request_body(cfg: NotifySettings, out: Outgoing) -> bytes:

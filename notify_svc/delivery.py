@@ -1,6 +1,12 @@
 """The delivery sweep (投递): claim due Delivery rows, send them outside any transaction, record
 the result; retries with exponential backoff, gives up after the configured limit.
 
+Prompt delivery: in a worker process the ``notice.requested`` consumer creates the delivery rows
+already claimed (``sending``, attempt 1, under a lease) in its own transaction and sends them in the
+same thread right after the commit (``send_inline``), over reused SMTP connections
+(``channels.SmtpPool``).  Elsewhere (tests, web processes) the rows are created ``pending`` and the
+``notify.deliver`` job is enqueued after the commit; the minute sweep catches anything left over.
+
 Exactly-once as far as it can be had:
 * a row is claimed in its own short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
   serialises writers) and marked ``sending`` with a lease (``lease_until``) before anything is
@@ -14,8 +20,10 @@ Exactly-once as far as it can be had:
 Residual at-least-once window (documented, not closable without the receiver's help): a worker
 killed after the SMTP server / gateway accepted the message but before the ``sent`` status was
 committed leaves the row ``sending``; when its lease expires it is claimed again and sent a second
-time (with the same Message-ID / idempotency key).  A crash before the send, or a redelivery of the
-job or of ``notice.requested`` at any other point, does not send twice.
+time (with the same Message-ID / idempotency key).  A crash before the send (including a worker
+killed between the consumer's commit and its inline send: the row born claimed goes out once, after
+its lease), or a redelivery of the job or of ``notice.requested`` at any other point, does not send
+twice.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from notify_svc import channels, links
@@ -54,47 +62,60 @@ def _due(now):
                and_(Delivery.status == "sending", Delivery.lease_until < now))
 
 
+def outgoing(cfg, row: Delivery, notice: Notice, contact: Contact | None, now) -> channels.Outgoing:
+    return channels.Outgoing(
+        delivery_id=row.id, notice_id=notice.id, channel=row.channel, address=row.address,
+        recipient_name=contact.name if contact else notice.recipient_name, notice_type=notice.notice_type,
+        urgency=notice.urgency, title=notice.title, body=notice.body,
+        message_id=notice.message_id or f"<{notice.id}@xinfang.notify>",
+        ack_link=links.ack_link(cfg, notice.id, now),
+        inbox_link=f"{cfg.base_url.rstrip('/')}/notify/inbox", created_at=notice.created_at)
+
+
 def claim(session: Session, runtime: ServiceRuntime, *, notice_id: str | None = None,
           limit: int = BATCH) -> list[Claimed]:
-    """Mark due rows ``sending`` under a lease and return what to send (caller commits)."""
+    """Mark due rows ``sending`` under a lease and return what to send (caller commits).
+
+    One SELECT reads the rows with their notices and recipients (locking only the delivery rows,
+    skipping those another worker holds); the status changes go out as one batched UPDATE."""
     cfg, now = cfg_of(runtime), clock.now()
-    stmt = select(Delivery).where(_due(now)).order_by(Delivery.next_attempt_at).limit(limit)
+    stmt = (select(Delivery, Notice, Contact).join(Notice, Notice.id == Delivery.notice_id)
+            .outerjoin(Contact, Contact.id == Notice.recipient_id)
+            .where(_due(now)).order_by(Delivery.next_attempt_at).limit(limit))
     if notice_id is not None:
         stmt = stmt.where(Delivery.notice_id == notice_id)
     if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = stmt.with_for_update(skip_locked=True, of=Delivery)
     claimed: list[Claimed] = []
-    for row in session.scalars(stmt):
-        notice = session.get(Notice, row.notice_id)
-        contact = session.get(Contact, notice.recipient_id)
+    for row, notice, contact in session.execute(stmt):
         row.status, row.attempts = "sending", row.attempts + 1
         row.lease_until = now + timedelta(seconds=cfg.lease_seconds)
-        out = channels.Outgoing(
-            delivery_id=row.id, notice_id=notice.id, channel=row.channel, address=row.address,
-            recipient_name=contact.name if contact else notice.recipient_name, notice_type=notice.notice_type,
-            urgency=notice.urgency, title=notice.title, body=notice.body,
-            message_id=notice.message_id or f"<{notice.id}@xinfang.notify>",
-            ack_link=links.ack_link(cfg, notice.id, now),
-            inbox_link=f"{cfg.base_url.rstrip('/')}/notify/inbox", created_at=notice.created_at)
-        claimed.append(Claimed(out, row.attempts))
+        claimed.append(Claimed(outgoing(cfg, row, notice, contact, now), row.attempts))
     return claimed
 
 
 def record(session: Session, runtime: ServiceRuntime, claimed: Claimed, error: channels.ChannelError | None) -> str:
-    """Record one send's outcome; returns the new status ('stale' if the claim was lost)."""
+    """Record one send's outcome; returns the new status ('stale' if the claim was lost).
+
+    Only the claimant records: the row must still be ``sending`` with the claimed attempt number.
+    A success is one conditional UPDATE (atomic: no read, no lock held across statements)."""
     cfg, now = cfg_of(runtime), clock.now()
+    if error is None:
+        done = session.execute(
+            update(Delivery).where(Delivery.id == claimed.out.delivery_id, Delivery.status == "sending",
+                                   Delivery.attempts == claimed.attempt)
+            .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None, lease_until=None)
+            .execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            return "sent"
+        return _stale(claimed)
     stmt = select(Delivery).where(Delivery.id == claimed.out.delivery_id)
     if is_postgres(session):
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
     if row is None or row.status != "sending" or row.attempts != claimed.attempt:
-        log.warning("delivery %s: result of attempt %s arrived after its lease was taken over",
-                    claimed.out.delivery_id, claimed.attempt)
-        return "stale"
+        return _stale(claimed)
     row.lease_until = None
-    if error is None:
-        row.status, row.sent_at, row.next_attempt_at, row.last_error = "sent", now, None, None
-        return "sent"
     row.last_error = str(error)[:2000]
     if not error.transient or row.attempts >= cfg.retry_limit:
         row.status, row.next_attempt_at = "gave_up", None
@@ -112,7 +133,15 @@ def record(session: Session, runtime: ServiceRuntime, claimed: Claimed, error: c
     return "failed"
 
 
+def _stale(claimed: Claimed) -> str:
+    log.warning("delivery %s: result of attempt %s arrived after its lease was taken over",
+                claimed.out.delivery_id, claimed.attempt)
+    return "stale"
+
+
 def send_claimed(runtime: ServiceRuntime, claimed: list[Claimed]) -> dict[str, int]:
+    """Send each claimed delivery and record its outcome at once, in its own short transaction (so a
+    crash re-sends at most the one message in flight)."""
     counts: dict[str, int] = {}
     cfg = cfg_of(runtime)
     for item in claimed:
@@ -131,7 +160,7 @@ def send_claimed(runtime: ServiceRuntime, claimed: list[Claimed]) -> dict[str, i
 
 
 def deliver(runtime: ServiceRuntime, notice_id: str | None = None) -> dict[str, int]:
-    """Claim and send due deliveries (of one notice, or all); the delivery actor and sweep."""
+    """Claim and send due deliveries (of one notice, or all) in batches; the delivery job and sweep."""
     totals: dict[str, int] = {}
     for _ in range(MAX_BATCHES):
         with runtime.uow() as session:
@@ -141,6 +170,17 @@ def deliver(runtime: ServiceRuntime, notice_id: str | None = None) -> dict[str, 
         if len(batch) < BATCH:
             break
     return totals
+
+
+def send_inline(runtime: ServiceRuntime, claimed: list[Claimed]) -> None:
+    """In a worker, right after the consumer committed the inbox entry: send the deliveries it created
+    already claimed (``sending`` under a lease).  Never raises: a row not recorded here is claimed again
+    by the delivery sweep once its lease ends."""
+    try:
+        send_claimed(runtime, claimed)
+    except Exception:
+        log.exception("inline delivery of %s failed; the sweep retries after the lease",
+                      [c.out.delivery_id for c in claimed])
 
 
 def retry(session: Session, delivery: Delivery) -> Delivery:

@@ -4,7 +4,9 @@ Authentication of ``/notify/inbox``: the staff JWT (from ``POST /assign/api/v1/a
 the cookie ``xinfang_notify_token``, set either by the page's sign-in form (paste the token) or by
 opening ``/notify/inbox?token=<JWT>`` once (the page stores it and redirects to drop it from the
 address bar).  Forms carry a CSRF token derived from the cookie.  ``/notify/ack/<token>`` needs no
-login: the signed link itself is the credential.
+login: the signed link itself is the credential.  Its GET only shows the notice and a 「确认签收」
+button (mail scanners and link previews fetch links); the button POSTs the token in the form body to
+``/notify/ack``, which acknowledges.
 """
 from __future__ import annotations
 
@@ -41,9 +43,9 @@ def _csrf(token: str) -> str:
     return hmac.new(key, f"csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _mine(principal):
-    ids = [v for v in (principal.user_id, principal.username) if v]
-    cond = (Notice.recipient_kind == "person") & Notice.recipient_id.in_(ids)
+def _mine(session, principal):
+    """Notices to the logged-in user: their unit's, and their own as a directory person."""
+    cond = (Notice.recipient_kind == "person") & Notice.recipient_id.in_(service.person_ids(session, principal))
     if principal.unit_id:
         cond = cond | ((Notice.recipient_kind == "unit") & (Notice.recipient_id == principal.unit_id))
     return cond
@@ -73,7 +75,7 @@ def inbox():
     notice_type = request.args.get("type", "")
     only_open = request.args.get("unacknowledged") == "1"
     with runtime.read_sessions() as session:
-        mine = _mine(principal)
+        mine = _mine(session, principal)
         unread = session.scalar(select(func.count()).select_from(Notice).where(mine, Notice.read_at.is_(None)))
         types = sorted(session.scalars(select(Notice.notice_type).where(mine).distinct()))
         stmt = select(Notice).where(mine).order_by(Notice.created_at.desc()).limit(200)
@@ -119,7 +121,7 @@ def inbox_ack(notice_id: str):
         notice = session.get(Notice, notice_id)
         if notice is None:
             return make_response(render_template("message.html", title="通知不存在", text="未找到该通知。"), 404)
-        if not service.may_act_for(principal, notice):
+        if not service.may_act_for(session, principal, notice):
             return make_response(render_template("message.html", title="无权操作",
                                                  text="只能签收发给本人或本单位的通知。"), 403)
         service.acknowledge(session, runtime, notice, via="inbox")
@@ -128,26 +130,64 @@ def inbox_ack(notice_id: str):
     return redirect(url_for("notify_pages.inbox", **back))
 
 
+def _page(template: str, status: int = 200, **context):
+    """A page that may carry an acknowledgement token: never cached, never sent on as a referrer."""
+    resp = make_response(render_template(template, **context), status)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+def _link_notice_id(runtime, token: str):
+    """The notice id of a signed link, or the Chinese error page (403 forged, 410 expired)."""
+    try:
+        return links.verify_token(cfg_of(runtime), token, clock.now()), None
+    except links.ForgedLink:
+        return None, _page("message.html", 403, title="链接无效", text="该签收链接无效或已被篡改，请登录收件箱签收。")
+    except links.ExpiredLink:
+        return None, _page("message.html", 410, title="链接已过期", text="该签收链接已过期，请登录收件箱签收。")
+
+
+def _ack_page(runtime, notice: Notice, *, token: str = "", title: str, text: str = ""):
+    tz = ZoneInfo(runtime.settings.timezone)
+
+    def local(d):
+        return d.astimezone(tz).strftime("%Y年%m月%d日 %H:%M") if d else ""
+
+    return _page("ack.html", title=title, notice=notice, token=token, text=text, created=local(notice.created_at),
+                 due=local(notice.ack_due_at), acknowledged=local(notice.acknowledged_at))
+
+
 @pages.get("/notify/ack/<token>")
 def ack_link(token: str):
-    """The signed link of an e-mail: acknowledges the notice and shows a confirmation page."""
+    """The signed link of an e-mail / SMS: shows the notice and a 「确认签收」 button; a GET never
+    acknowledges (mail scanners and link previews follow links)."""
     runtime = runtime_of(current_app)
-    try:
-        notice_id = links.verify_token(cfg_of(runtime), token, clock.now())
-    except links.ForgedLink:
-        return make_response(render_template("message.html", title="链接无效",
-                                             text="该签收链接无效或已被篡改，请登录收件箱签收。"), 403)
-    except links.ExpiredLink:
-        return make_response(render_template("message.html", title="链接已过期",
-                                             text="该签收链接已过期，请登录收件箱签收。"), 410)
+    notice_id, error = _link_notice_id(runtime, token)
+    if error is not None:
+        return error
+    with runtime.read_sessions() as session:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            return _page("message.html", 404, title="通知不存在", text="未找到该通知。")
+        if notice.acknowledged_at is not None:
+            return _ack_page(runtime, notice, title="通知已签收", text="该通知已经签收，无需重复操作。")
+        return _ack_page(runtime, notice, token=token, title="确认签收通知")
+
+
+@pages.post("/notify/ack")
+def ack_confirm():
+    """The 「确认签收」 button: the token in the form body is the credential (no cookie, so nothing a
+    third-party site could ride on: forging this request needs the token itself)."""
+    runtime = runtime_of(current_app)
+    notice_id, error = _link_notice_id(runtime, (request.form.get("token") or "").strip())
+    if error is not None:
+        return error
     with runtime.uow() as session:
         notice = session.get(Notice, notice_id)
         if notice is None:
-            return make_response(render_template("message.html", title="通知不存在", text="未找到该通知。"), 404)
-        first = notice.acknowledged_at is None
+            return _page("message.html", 404, title="通知不存在", text="未找到该通知。")
+        if notice.acknowledged_at is not None:
+            return _ack_page(runtime, notice, title="通知已签收", text="该通知已经签收，无需重复操作。")
         service.acknowledge(session, runtime, notice, via="link")
-        tz = ZoneInfo(runtime.settings.timezone)
-        when = notice.acknowledged_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
-        text = (f"您已成功签收通知“{notice.title}”，签收时间 {when}。" if first
-                else f"通知“{notice.title}”已于 {when} 签收，无需重复操作。")
-    return render_template("message.html", title="签收成功", text=text)
+        return _ack_page(runtime, notice, title="签收成功", text="您已成功签收该通知。")

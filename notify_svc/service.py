@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from notify_svc.settings import NotifySettings
 from notify_svc.templates import TemplateError, render
 from shared import clock
 from shared.calendar import WorkCalendar
+from shared.db import new_id
 from shared.contracts import DirectoryChanged, NoticeAcknowledged, NoticeRequested
 from shared.contracts.findings import FindingChanged
 from shared.runtime import ServiceRuntime
@@ -57,12 +59,25 @@ def cfg_of(runtime: ServiceRuntime) -> NotifySettings:
     return runtime.extras["notify"]
 
 
-_CALENDAR = WorkCalendar(unknown_year="weekends")
+@lru_cache(maxsize=4)
+def _calendar(path: str, unknown_year: str) -> WorkCalendar:
+    if path:
+        return WorkCalendar.from_file(path, unknown_year=unknown_year)
+    return WorkCalendar(unknown_year=unknown_year)
 
 
-def ack_due(cfg: NotifySettings, notice_type: str, created: datetime, tz: str) -> datetime:
+def calendar_of(runtime: ServiceRuntime) -> WorkCalendar:
+    """The working-day calendar (工作日历): the operator's override file ``XINFANG_CALENDAR_FILE`` when set,
+    and ``XINFANG_CALENDAR_UNKNOWN_YEAR`` for years nobody knows (as assign_svc's deadlines)."""
+    override = runtime.extras.get("calendar")
+    if override is not None:
+        return override
+    return _calendar(runtime.settings.calendar_file, runtime.settings.calendar_unknown_year)
+
+
+def ack_due(cfg: NotifySettings, notice_type: str, created: datetime, tz: str, calendar: WorkCalendar) -> datetime:
     """签收期限 of a notice type: ``ack_hours`` after creation, or ``ack_working_days`` 工作日 later at
-    the same local time."""
+    the same local time (法定节假日 and 调休 from ``calendar``)."""
     own = cfg.policy.get("types", {}).get(notice_type) or {}
     source = own if ("ack_hours" in own or "ack_working_days" in own) else cfg.policy.get("type_defaults", {})
     if source.get("ack_hours") is not None:
@@ -70,7 +85,7 @@ def ack_due(cfg: NotifySettings, notice_type: str, created: datetime, tz: str) -
     policy = source
     days = int(policy.get("ack_working_days", 1))
     local = created.astimezone(ZoneInfo(tz))
-    day = _CALENDAR.add_working_days(local.date(), days)
+    day = calendar.add_working_days(local.date(), days)
     return datetime.combine(day, local.timetz()).astimezone(created.tzinfo)
 
 
@@ -79,16 +94,37 @@ def _contact(session: Session, kind: str, recipient_id: str) -> Contact | None:
     return row if row is not None and row.kind == kind and row.active else None
 
 
+#: ``runtime.extras`` flag set while a worker runs (see ``actors``): the consumer sends inline.
+INLINE = "notify_inline_delivery"
+
+
+def inline_delivery(session: Session, runtime: ServiceRuntime) -> bool:
+    """Whether this transaction creates its deliveries claimed, to send them right after its commit:
+    in a worker process, in the ``notice.requested`` consumer (no savepoints that could roll back a
+    row already queued for sending)."""
+    return bool(runtime.extras.get(INLINE)) and bool(session.info.get("notify_consumer"))
+
+
 def _after_commit_deliver(session: Session, runtime: ServiceRuntime, notice_id: str) -> None:
+    """After the commit: send the claimed rows inline (worker) or enqueue the delivery job."""
     actor = runtime.extras.get("deliver_actor")
-    if actor is None:
+    if actor is None and not inline_delivery(session, runtime):
         return
     pending = session.info.setdefault("notify_deliver", [])
     if not pending:
         from sqlalchemy import event
 
         def _send(_session) -> None:
-            for nid in session.info.pop("notify_deliver", []):
+            ids = session.info.pop("notify_deliver", [])
+            inline = session.info.pop("notify_inline", [])
+            if inline:
+                from notify_svc import delivery
+
+                delivery.send_inline(runtime, [delivery.Claimed(delivery.outgoing(cfg_of(runtime), row, notice,
+                                                                                  contact, now), row.attempts)
+                                               for row, notice, contact, now in inline])
+                return
+            for nid in ids:
                 try:
                     actor.send(nid)
                 except Exception:  # the delivery sweep picks the rows up anyway
@@ -131,12 +167,19 @@ def record_notice(session: Session, runtime: ServiceRuntime, request: Request) -
                     unit_id=(contact.unit_id if contact and contact.kind == "person" else
                              request.recipient_id if request.recipient_kind == "unit" else None),
                     escalation_index=0, renotify_count=0)
-    notice.ack_due_at = ack_due(cfg, request.notice_type, now, runtime.settings.timezone)
-    session.add(notice)
-    session.flush()
+    notice.ack_due_at = ack_due(cfg, request.notice_type, now, runtime.settings.timezone, calendar_of(runtime))
+    notice.id = new_id()
     notice.message_id = f"<{notice.id}@xinfang.notify>"
+    session.add(notice)
+    session.flush()  # the notice row before its deliveries' (no ORM relationship orders them)
     if contact is not None:
-        problems += plan_deliveries(session, cfg, notice, contact, now, runtime.settings.timezone)
+        claimed = inline_delivery(session, runtime)
+        problems += plan_deliveries(session, cfg, notice, contact, now, runtime.settings.timezone,
+                                    claimed=claimed)
+        planned = session.info.pop("notify_planned", [])
+        if claimed:
+            session.info.setdefault("notify_inline", []).extend(
+                (row, notice, contact, now) for row in planned if row.status == "sending")
     chain = cfg.escalation_chain
     if not problems and policy.get("escalate", True) and request.notice_type not in INTERNAL_TYPES and chain:
         notice.next_escalation_at = notice.ack_due_at + timedelta(hours=float(chain[0].get("after_hours", 0)))
@@ -150,6 +193,7 @@ def record_notice(session: Session, runtime: ServiceRuntime, request: Request) -
 
 def deliver_to_inbox(session: Session, request: NoticeRequested, runtime: ServiceRuntime | None = None) -> Notice:
     """The consumer of ``notice.requested``."""
+    session.info["notify_consumer"] = True
     return record_notice(session, runtime, Request.of(request))
 
 
@@ -175,8 +219,11 @@ def _addresses(contact: Contact) -> dict[str, str | None]:
 
 
 def plan_deliveries(session: Session, cfg: NotifySettings, notice: Notice, contact: Contact, now: datetime,
-                    tz: str) -> list[str]:
-    """Delivery rows for the recipient's channels; returns problems (a wanted channel not configured)."""
+                    tz: str, *, claimed: bool = False) -> list[str]:
+    """Delivery rows for the recipient's channels; returns problems (a wanted channel not configured).
+
+    ``claimed``: rows due now are created already claimed by this worker (``sending``, attempt 1,
+    under a lease) to be sent right after the commit; the new rows are in ``session.info["notify_planned"]``."""
     problems: list[str] = []
     wanted = contact.channels
     addresses = _addresses(contact)
@@ -201,8 +248,12 @@ def plan_deliveries(session: Session, cfg: NotifySettings, notice: Notice, conta
                 row.status, row.next_attempt_at, row.last_error = "deferred", None, THROTTLED
             elif quiet_end is not None:
                 row.status, row.next_attempt_at, row.last_error = "deferred", quiet_end, "quiet hours"
+        if claimed and row.status == "pending":
+            row.status, row.attempts = "sending", 1
+            row.lease_until = now + timedelta(seconds=cfg.lease_seconds)
+        row.id = new_id()
         session.add(row)
-    session.flush()
+        session.info.setdefault("notify_planned", []).append(row)
     return problems
 
 
@@ -250,11 +301,27 @@ class NotYours(Exception):
     pass
 
 
-def may_act_for(principal, notice: Notice) -> bool:
-    """The recipient: the unit's staff (token unit) or the person (user id or username)."""
+def person_ids(session: Session, principal) -> list[str]:
+    """The directory people (人员) the logged-in user is: the person whose id is the token's user id,
+    and every person whose directory ``username`` (kept in the contact copy) is the token's username."""
+    ids = [principal.user_id] if principal.user_id else []
+    if principal.username:
+        ids += [pid for pid in session.scalars(select(Contact.id).where(
+            Contact.kind == "person", Contact.username == principal.username)) if pid not in ids]
+    return ids
+
+
+def may_act_for(session: Session, principal, notice: Notice) -> bool:
+    """The recipient: a unit notice by the token's ``unit_id``; a person notice by the directory person
+    id (the token's user id) or the person's directory ``username`` == the token's username."""
     if notice.recipient_kind == "unit":
-        return principal.unit_id == notice.recipient_id
-    return notice.recipient_id in (principal.user_id, principal.username)
+        return bool(principal.unit_id) and principal.unit_id == notice.recipient_id
+    if principal.user_id and principal.user_id == notice.recipient_id:
+        return True
+    if not principal.username:
+        return False
+    contact = session.get(Contact, notice.recipient_id)
+    return contact is not None and contact.kind == "person" and contact.username == principal.username
 
 
 def acknowledge(session: Session, runtime: ServiceRuntime, notice: Notice, *, via: str) -> Notice:

@@ -13,6 +13,8 @@ Channels
   ``XINFANG_NOTIFY_SMTP_PASSWORD``       login password (default empty)
   ``XINFANG_NOTIFY_SMTP_FROM``           From address (default ``xinfang-notify@localhost``)
   ``XINFANG_NOTIFY_SMTP_TIMEOUT``        seconds (default ``10``)
+  ``XINFANG_NOTIFY_SMTP_IDLE_SECONDS``   SMTP connections are reused; one idle this long is closed
+                                         (default ``30``; ``0`` = a new connection per message)
   ``XINFANG_NOTIFY_SMS_URL``             SMS gateway URL (HTTP POST); empty = SMS not configured
   ``XINFANG_NOTIFY_SMS_AUTH_HEADER``     one header ``Name: value`` sent with every request (default empty)
   ``XINFANG_NOTIFY_SMS_TEMPLATE``        JSON request body; ``{phone}``, ``{text}``, ``{id}`` are replaced
@@ -91,6 +93,7 @@ class NotifySettings:
     smtp_password: str = ""
     smtp_from: str = "xinfang-notify@localhost"
     smtp_timeout: float = 10.0
+    smtp_idle_seconds: float = 30.0
     sms_url: str = ""
     sms_auth_header: str = ""
     sms_template: str = '{"to": "{phone}", "text": "{text}", "id": "{id}"}'
@@ -127,6 +130,7 @@ class NotifySettings:
             smtp_starttls=_flag(get("SMTP_STARTTLS"), False), smtp_ssl=_flag(get("SMTP_SSL"), False),
             smtp_user=get("SMTP_USER"), smtp_password=get("SMTP_PASSWORD"),
             smtp_from=get("SMTP_FROM", "xinfang-notify@localhost"), smtp_timeout=float(get("SMTP_TIMEOUT", "10")),
+            smtp_idle_seconds=float(get("SMTP_IDLE_SECONDS", "30")),
             sms_url=get("SMS_URL"), sms_auth_header=get("SMS_AUTH_HEADER"),
             sms_template=get("SMS_TEMPLATE", cls.sms_template), sms_success_path=get("SMS_SUCCESS_PATH", "code"),
             sms_success_value=get("SMS_SUCCESS_VALUE", "0"), sms_timeout=float(get("SMS_TIMEOUT", "5")),

@@ -167,6 +167,10 @@ class SmtpServer:
     host: str
     port: int
     messages: list = field(default_factory=list)
+    sessions: list = field(default_factory=list)  # the SMTP session (= connection) of each message
+
+    def connections(self) -> int:
+        return len({id(s) for s in self.sessions})
 
     def parsed(self):
         return [(env, message_from_bytes(env.original_content, policy=policy.default)) for env in self.messages]
@@ -179,13 +183,17 @@ def smtp_server():
     server = SmtpServer("127.0.0.1", free_port())
 
     class Handler:
-        async def handle_DATA(self, _server, _session, envelope):
+        async def handle_DATA(self, _server, session, envelope):
             server.messages.append(envelope)
+            server.sessions.append(session)
             return "250 OK"
 
     controller = Controller(Handler(), hostname=server.host, port=server.port)
     controller.start()
     yield server
+    from notify_svc.channels import close_smtp_pools
+
+    close_smtp_pools()
     controller.stop()
 
 

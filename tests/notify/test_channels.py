@@ -30,9 +30,14 @@ def test_email_arrives_at_the_smtp_server_with_chinese_subject_body_and_signed_l
     assert "现将信访件（编号 411302000000000001" in body and "请及时签收" in body
     token = re.search(r"/notify/ack/(\S+)", body).group(1)
     assert links.verify_token(notify.cfg, token, clock.now()) == notice.id
-    # the link works: following it acknowledges the notice
+    assert "签收链接（打开后点击“确认签收”完成签收）" in body
+    # the link works: opening it shows the confirmation page, the button acknowledges
     page = notify.client.get(f"/notify/ack/{token}")
-    assert page.status_code == 200 and "签收成功" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "确认签收" in page.get_data(as_text=True)
+    [row] = notify.rows(Notice, Notice.id == notice.id)
+    assert row.acknowledged_at is None
+    done = notify.client.post("/notify/ack", data={"token": token})
+    assert done.status_code == 200 and "签收成功" in done.get_data(as_text=True)
     [row] = notify.rows(Notice, Notice.id == notice.id)
     assert row.ack_via == "link" and row.acknowledged_at == clock.now()
 

@@ -113,14 +113,20 @@ def test_ack_link_forged_or_expired_is_rejected_with_a_chinese_page(notify):
     assert forged.status_code == 403 and "链接无效" in forged.get_data(as_text=True)
     other = notify.client.get(f"/notify/ack/{'0' * 32}.{exp}.{mac}")
     assert other.status_code == 403
+    assert notify.client.post("/notify/ack", data={"token": f"{nid}.{int(exp) + 86400}.{mac}"}).status_code == 403
     advance(hours=169)
     expired = notify.client.get(f"/notify/ack/{token}")
     assert expired.status_code == 410 and "链接已过期" in expired.get_data(as_text=True)
+    assert notify.client.post("/notify/ack", data={"token": token}).status_code == 410
     [row] = notify.rows(Notice, Notice.id == notice.id)
     assert row.acknowledged_at is None
 
 
 def test_another_persons_notice_is_403(notify):
+    from tests.notify.conftest import directory_records
+
+    [person] = [p for p in directory_records()[1] if p["id"] == "411302-gov-p2"]
+    notify.directory(people=[{**person, "username": "411302-gov-p2"}])  # the directory's username of 薛亮
     notice = notify.request("ownership", recipient_kind="person", recipient_id="411302-gov-p2", recipient_name="薛亮")
     other = notify.headers(role="leader", username="411302-gov-p1", jurisdiction="411302")
     assert notify.client.post(f"/notify/api/v1/notices/{notice.id}/ack", headers=other).status_code == 403

@@ -99,3 +99,23 @@ def test_inbox_page_accepts_a_token_in_the_query_once(notify, served, browser):
     browser.get(f"{served}/notify/inbox?token={token}")
     assert "token=" not in browser.current_url  # redirected: the token left the address bar
     assert browser.find_element(By.ID, "unread-count").text == "1"
+
+
+def test_ack_link_opens_a_confirmation_page_and_the_button_acknowledges(notify, served, browser):
+    from selenium.webdriver.common.by import By
+
+    from notify_svc import links
+    from shared import clock
+
+    notice = notify.request("assignment", subject_id="c1")
+    token = links.make_token(notify.cfg, notice.id, clock.now())
+    browser.get(f"{served}/notify/ack/{token}")  # what a mail scanner also does: nothing happens
+    assert browser.find_element(By.ID, "title").text == "确认签收通知"
+    assert browser.find_element(By.ID, "recipient").text == "宛城区住房和城乡建设局"
+    [row] = notify.rows(Notice, Notice.id == notice.id)
+    assert row.acknowledged_at is None
+    browser.find_element(By.ID, "confirm").click()
+    assert browser.find_element(By.ID, "title").text == "签收成功"
+    assert browser.find_element(By.ID, "acknowledged-at").text == "2025年09月22日 10:00"
+    [row] = notify.rows(Notice, Notice.id == notice.id)
+    assert row.ack_via == "link" and row.acknowledged_at == clock.now()
