@@ -12,8 +12,8 @@ from assign_svc.domain.routing import PetitionFacts, RoutingRule, UnitInfo, rout
     ({"category": "03"}, "411302-zjj", "assign"),  # a category code is accepted
     ({"category": "0301"}, "411302-zjj", "assign"),  # a hierarchical code: its first level
     ({"category": "生态环境"}, "411302-sthjj", "assign"),  # the newer name folds into 环境保护
-    ({"region_code": "411302005000", "category": "农村农业"}, "411302005000", "assign"),  # 属地: 瓦店镇
-    ({"region_code": "411302005000", "category": "城乡建设"}, "411302-zjj", "assign"),  # township code, bureau topic
+    ({"region_code": "411302103000", "category": "农村农业"}, "411302103000", "assign"),  # 属地: 瓦店镇
+    ({"region_code": "411302103000", "category": "城乡建设"}, "411302-zjj", "assign"),  # township code, bureau topic
     ({"statutory_type": "检举控告类", "category": "城乡建设"}, "411302-jw", "forward"),
     ({"purpose": "检举控告"}, "411302-jw", "forward"),
     ({"legal_litigation": True}, "411302-zfw", "divert"),
