@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import make_base
@@ -92,6 +92,11 @@ class CaseView(Base):
     commitments: Mapped[list] = mapped_column(JSON, default=list)
     cycle: Mapped[int] = mapped_column(default=1)
     last_event_at: Mapped[datetime | None]
+    # Added by the checks (not read by the scorecards):
+    #: Earliest due end of an undone commitment not yet found overdue (the commitment sweep's index).
+    commitments_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: A repeat/reflow petition whose earlier case has been examined by the reflow check.
+    reflow_checked: Mapped[bool] = mapped_column(default=False)
 
 
 class CaseStageView(Base):
@@ -119,6 +124,15 @@ class CaseStageView(Base):
     policy: Mapped[str] = mapped_column(String(64), default="")
     paused: Mapped[bool] = mapped_column(default=False)
     closed_at: Mapped[datetime | None]
+    #: When the overdue sweep examined this row past its due (a changed due_at clears it).
+    overdue_found_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The overdue sweep's partial index: only open, unexamined rows are in it.
+        Index("ix_supervise_case_stages_due_pending", "due_at",
+              postgresql_where=text("closed_at IS NULL AND overdue_found_at IS NULL AND due_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NULL AND overdue_found_at IS NULL AND due_at IS NOT NULL")),
+    )
 
 
 class DirectoryUnit(Base):
@@ -167,3 +181,195 @@ class CaseAction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     stages: Mapped[list] = mapped_column(JSON, default=list)
+    petition_id: Mapped[str | None] = mapped_column(String(32))
+    #: Full event payload (contract dump), replayed by a rebuild.
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    #: Arrival order (ties of ``at`` are replayed in arrival order).
+    ordinal: Mapped[int] = mapped_column(default=0, index=True)
+
+
+class RawEvent(Base):
+    """The raw payload of each petition.registered / case.assigned, so a rebuild reads no other service."""
+
+    __tablename__ = "supervise_raw_events"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # petition.registered | case.assigned
+    petition_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """Human number sequences (督查件 DC…, 约谈 YT…), one row per prefix."""
+
+    __tablename__ = "supervise_counters"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Finding(Base):
+    """督查件: one hit of a 五必查 rule against a unit (and the case's owning leader).
+
+    ``dedupe_key`` = ``{rule}:{subject_kind}:{subject_id}:{cycle}`` — at most one finding per hit.
+    ``cycle_no`` counts reopenings (a rung is climbed at most once per cycle_no).
+    """
+
+    __tablename__ = "supervise_findings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    finding_no: Mapped[str] = mapped_column(String(32), unique=True)
+    rule: Mapped[str] = mapped_column(String(24), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(8))
+    subject_id: Mapped[str] = mapped_column(String(48))
+    cycle: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    petition_id: Mapped[str | None] = mapped_column(String(32))
+    display_no: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[str] = mapped_column(String(32), index=True)
+    unit_name: Mapped[str] = mapped_column(String(128), default="")
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    leader_id: Mapped[str | None] = mapped_column(String(48))
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    detected_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    rung: Mapped[str | None] = mapped_column(String(24))
+    rung_since: Mapped[datetime | None]
+    rectify_due_at: Mapped[datetime | None]
+    #: When the ladder sweep looks at it next (NULL: held, or not climbing).
+    next_review_at: Mapped[datetime | None] = mapped_column(index=True)
+    held: Mapped[bool] = mapped_column(default=False)
+    hold_reason: Mapped[str] = mapped_column(Text, default="")
+    proof: Mapped[str] = mapped_column(Text, default="")
+    cycle_no: Mapped[int] = mapped_column(default=1)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    updated_at: Mapped[datetime]
+
+
+class FindingEvent(Base):
+    """督查件 history: who did what to a finding, when and why."""
+
+    __tablename__ = "supervise_finding_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    finding_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    rung: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Escalation(Base):
+    """One climb of the ladder (督办阶梯): never the same rung twice in one finding cycle."""
+
+    __tablename__ = "supervise_escalations"
+    __table_args__ = (UniqueConstraint("finding_id", "cycle_no", "rung", name="uq_supervise_escalations_rung"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    finding_id: Mapped[str] = mapped_column(String(32), index=True)
+    cycle_no: Mapped[int] = mapped_column(default=1)
+    rung: Mapped[str] = mapped_column(String(24))
+    decided_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class FindingNotice(Base):
+    """A notice requested about a finding and whether its recipient acknowledged it (签收)."""
+
+    __tablename__ = "supervise_finding_notices"
+
+    dedupe_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    finding_id: Mapped[str] = mapped_column(String(32), index=True)
+    notice_type: Mapped[str] = mapped_column(String(32))
+    rung: Mapped[str | None] = mapped_column(String(24))
+    recipient_kind: Mapped[str] = mapped_column(String(8))
+    recipient_id: Mapped[str] = mapped_column(String(48))
+    recipient_name: Mapped[str] = mapped_column(String(128), default="")
+    unit_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    requested_at: Mapped[datetime | None]
+    notice_id: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None]
+    via: Mapped[str | None] = mapped_column(String(8))
+    escalations: Mapped[int] = mapped_column(default=0)
+    last_escalation: Mapped[dict | None] = mapped_column(JSON)
+
+
+class LadderPolicy(Base):
+    """A version of the ladder policy (督办阶梯规则); the highest version is in force."""
+
+    __tablename__ = "supervise_ladder_policies"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    policy: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Interview(Base):
+    """约谈: number, time and place, convening body, chair, trigger, record, status draft → scheduled → held → closed."""
+
+    __tablename__ = "supervise_interviews"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interview_no: Mapped[str] = mapped_column(String(32), unique=True)
+    finding_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    unit_id: Mapped[str] = mapped_column(String(32), index=True)
+    unit_name: Mapped[str] = mapped_column(String(128), default="")
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    trigger: Mapped[dict] = mapped_column(JSON, default=dict)  # {findings: [...], cases: [...], colour}
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    scheduled_at: Mapped[datetime | None]
+    place: Mapped[str] = mapped_column(String(128), default="")
+    convening_body: Mapped[str] = mapped_column(String(128), default="")
+    chair: Mapped[str] = mapped_column(String(64), default="")
+    recorder: Mapped[str] = mapped_column(String(64), default="")
+    attendees: Mapped[list] = mapped_column(JSON, default=list)
+    problems: Mapped[str] = mapped_column(Text, default="")
+    held_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Interviewee(Base):
+    """One person called in (被约谈人), with the statement of commitment (表态发言)."""
+
+    __tablename__ = "supervise_interviewees"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    interview_id: Mapped[str] = mapped_column(String(32), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(48))
+    name: Mapped[str] = mapped_column(String(64))
+    post: Mapped[str] = mapped_column(String(32), default="")
+    title: Mapped[str] = mapped_column(String(64), default="")
+    unit_id: Mapped[str | None] = mapped_column(String(32))
+    unit_name: Mapped[str] = mapped_column(String(128), default="")
+    statement: Mapped[str] = mapped_column(Text, default="")
+
+
+class RectificationItem(Base):
+    """整改事项 of an interview: owner, deadline, verification; past due unverified → the finding climbs."""
+
+    __tablename__ = "supervise_rectification_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    interview_id: Mapped[str] = mapped_column(String(32), index=True)
+    finding_id: Mapped[str | None] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    owner_person_id: Mapped[str | None] = mapped_column(String(48))
+    owner_name: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | done | verified
+    note: Mapped[str] = mapped_column(Text, default="")
+    verified_by: Mapped[str | None] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None]
+    overdue_climbed_at: Mapped[datetime | None]
+
+
+from supervise_svc import scoring_models  # noqa: E402,F401  (the scorecard tables join this metadata)

@@ -1,0 +1,331 @@
+"""Bench: one month's 三率三色 scorecard over a large read model, beside the bare GROUP BY.
+
+    .venv/bin/python -m bench.supervise.scorecard [--cases 1000000] [--units 3000] [--runs 3]
+                                                  [--backend sqlite|postgres|both] [--month 2026-06]
+
+Bulk-fills (executemany on SQLite, COPY on PostgreSQL; never the ORM) ``--units`` directory units
+(30 counties with their townships) and ``--cases`` cases spread over 2026 — with their acceptance,
+handling and evaluation stages (~2.6 stage rows per case) — into supervise's read-model tables.
+Then, in the same run, times (median of ``--runs`` interleaved rounds):
+
+* ``scorecard``: ``compute_month`` for ``--month`` (both GROUP BY queries, the per-unit rates,
+  ranks, colours, the 3,000 rows written), rolled back after each run;
+* ``aggregates``: the two GROUP BY queries alone (``month_counts``);
+* ``bare``: one raw SQL ``GROUP BY substr(region_code, 1, 9)`` over the case table for the month
+  (COUNT and two conditional sums, nothing else) — the floor;
+* ``bare_stages``: the same single GROUP BY over the stages due in the month (the other table the
+  scorecard has to read);
+
+and prints the ratio scorecard / bare (target: within 3×) and scorecard / (bare + bare_stages).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Boolean, Integer, text
+from sqlalchemy.orm import Session
+from sqlalchemy.types import JSON
+
+from shared.db import create_db_engine
+from supervise_svc.models import Base, CaseStageView, CaseView, DirectoryUnit
+from supervise_svc.scores.aggregate import month_counts
+from supervise_svc.scores.compute import compute_month
+from supervise_svc.scores.domain import load_settings, month_bounds
+
+TZ = "Asia/Shanghai"
+YEAR_START = datetime(2025, 12, 31, 16, tzinfo=timezone.utc)  # 2026-01-01 00:00 Beijing
+CHUNK = 50_000
+
+CITIES = ("4113", "4114", "4115")
+
+
+def directory(units: int) -> tuple[list[dict], list[str], list[str]]:
+    """30 counties (10 per city) and ``units - 30`` townships spread over them; (rows, counties, townships)."""
+    counties = [f"{c}{i:02d}" for c in CITIES for i in range(21, 31)]
+    per = max(1, (units - len(counties)) // len(counties))
+    rows, towns = [], []
+    rng = random.Random(7)
+    for code in counties:
+        rows.append(dict(id=f"{code}-gov", name=f"{code}县人民政府", kind="government", level="county",
+                         region_code=code, parent_id=None, peer_group="县市区", active=True, population=rng.randint(300, 1500) * 1000))
+    extra = units - len(counties) - per * len(counties)
+    for n, code in enumerate(counties):
+        for i in range(1, per + 1 + (1 if n < extra else 0)):
+            tid = f"{code}{i:03d}000"
+            towns.append(tid[:9])
+            rows.append(dict(id=tid, name=f"{code}第{i}乡镇", kind="township", level="township", region_code=tid,
+                             parent_id=f"{code}-gov", peer_group=f"{code}乡镇", active=True, population=rng.randint(10, 80) * 1000))
+    return rows, counties, towns
+
+
+def column_defaults(table) -> list[tuple[str, object]]:
+    """(column, value when not given): NULL, or a neutral value for NOT NULL columns; autoincrement ids left out."""
+    out = []
+    for col in table.columns:
+        if col.primary_key and col.autoincrement is True:
+            continue
+        if col.nullable:
+            default = None
+        elif isinstance(col.type, Boolean):
+            default = False
+        elif isinstance(col.type, Integer):
+            default = 1 if col.name == "cycle" else 0
+        elif isinstance(col.type, JSON):
+            default = "[]" if col.name in ("closure_failed", "commitments") else "{}"
+        else:
+            default = ""
+        out.append((col.name, default))
+    return out
+
+
+CASE_KEYS = ("petition_id", "display_no", "region_code", "category", "registered_at", "channel", "statutory_type",
+             "legal_litigation", "cross_level", "repeat_of", "case_id", "unit_id", "status", "cycle", "accepted_at",
+             "closed_at", "resolution", "truth", "evaluated_at", "evaluation_grade", "evaluation_expired")
+STAGE_KEYS = ("case_id", "petition_id", "unit_id", "region_code", "kind", "opened_at", "due_at", "closed_at")
+
+
+class Stamps:
+    """minutes since 2026-01-01 00:00 Beijing -> the stored text of that instant (SQLite or COPY form)."""
+
+    def __init__(self, sqlite: bool) -> None:
+        days = [(YEAR_START + timedelta(days=d)) for d in range(500)]
+        self.days = [d.strftime("%Y-%m-%d ") for d in days]
+        self.clock = [f"{(16 + m // 60) % 24:02d}:{m % 60:02d}:00" + (".000000" if sqlite else "+00")
+                      for m in range(1440)]
+        self.sqlite = sqlite
+
+    def __call__(self, m: int | None) -> str | None:
+        if m is None:
+            return None
+        # YEAR_START is 16:00 UTC: minute m falls on day (m + 960) // 1440 after 2025-12-31.
+        return self.days[(m + 960) // 1440] + self.clock[m % 1440]
+
+
+def cases(n: int, counties: list[str], towns: list[str], stamp: Stamps,
+          seed: int = 11) -> Iterator[tuple[list[tuple], list[tuple]]]:
+    """Chunks of (case rows, stage rows) as tuples in CASE_KEYS / STAGE_KEYS order: a realistic mix over 2026."""
+    rng = random.Random(seed)
+    day = 1440
+    yes, no = (1, 0) if stamp.sqlite else (True, False)
+    types = ("申诉求决类", "检举控告类", "建议意见类")
+    batch_c, batch_s = [], []
+    for k in range(n):
+        if rng.random() < 0.1:
+            region = rng.choice(counties)
+        else:
+            town = rng.choice(towns)
+            region = town + (f"{rng.randint(1, 30):03d}" if rng.random() < 0.3 else "000")
+        reg = rng.randrange(0, 365 * day)
+        r = rng.random()
+        stype = types[0] if r < 0.6 else types[1] if r < 0.85 else types[2]
+        visit = rng.random() < 0.2
+        case_id, petition_id = f"c{k:09d}", f"p{k:09d}"
+        unit_id = region if len(region) == 12 else f"{region}-gov"
+        accept_due = reg + 15 * day
+        accepted = accept_due - rng.randrange(1, 10 * day) if rng.random() < 0.9 else accept_due + rng.randrange(1, 5 * day)
+        handle_due = accepted + 60 * day
+        closed = resolution = truth = evaluated = grade = None
+        expired = no
+        stages = [("acceptance_notice", reg, accept_due, accepted)]
+        if rng.random() < 0.8:
+            closed = handle_due - rng.randrange(0, 50 * day) if rng.random() < 0.85 else handle_due + rng.randrange(1, 20 * day)
+            resolution = "resolved" if rng.random() < 0.7 else "replied"
+            if stype != types[2] and rng.random() < 0.6:
+                truth = ("属实", "部分属实", "不属实")[rng.randrange(3)]
+            r = rng.random()
+            if r < 0.6:
+                evaluated = closed + rng.randrange(1, 30 * day)
+                g = rng.random()
+                grade = "满意" if g < 0.6 else "基本满意" if g < 0.9 else "不满意"
+                stages.append(("evaluation", closed, closed + 30 * day, evaluated))
+            elif r < 0.8:
+                expired = yes
+                stages.append(("evaluation", closed, closed + 30 * day, None))
+        stages.insert(1, ("handling", accepted, handle_due, closed))
+        batch_c.append((petition_id, f"{region[:6]}{k:012d}", region, "城乡建设", stamp(reg),
+                        "来访" if visit else ("网上信访", "来信", "来电")[rng.randrange(3)], stype,
+                        yes if rng.random() < 0.05 else no, yes if visit and rng.random() < 0.1 else no,
+                        f"p{rng.randrange(max(k, 1)):09d}" if rng.random() < 0.15 else None, case_id, unit_id,
+                        "closed" if closed is not None else "assigned", 1, stamp(accepted), stamp(closed), resolution,
+                        truth, stamp(evaluated), grade, expired))
+        for kind, opened, due, done in stages:
+            batch_s.append((case_id, petition_id, unit_id, region, kind, stamp(opened), stamp(due), stamp(done)))
+        if len(batch_c) >= CHUNK:
+            yield batch_c, batch_s
+            batch_c, batch_s = [], []
+    if batch_c:
+        yield batch_c, batch_s
+
+
+def _sqlite_value(value):
+    if isinstance(value, datetime):  # SQLAlchemy's SQLite storage format for UTC datetimes
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def bulk_insert(engine, table, keys: tuple[str, ...], rows: list[tuple]) -> None:
+    """executemany (SQLite) or COPY (PostgreSQL) of ``rows`` (tuples in ``keys`` order); the table's other
+    NOT NULL columns get neutral constants."""
+    tail = [(name, default) for name, default in column_defaults(table) if name not in keys and default is not None]
+    sqlite = engine.dialect.name == "sqlite"
+    consts = tuple(int(d) if sqlite and isinstance(d, bool) else d for _, d in tail)
+    cols = [*keys, *(name for name, _ in tail)]
+    raw = engine.raw_connection()
+    try:
+        if sqlite:
+            cur = raw.cursor()
+            cur.execute("BEGIN")
+            cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            [row + consts for row in rows])
+            cur.execute("COMMIT")
+        else:
+            with raw.cursor() as cur:
+                with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row + consts)
+            raw.commit()
+    finally:
+        raw.close()
+
+
+def load(engine, n_cases: int, n_units: int) -> float:
+    Base.metadata.create_all(engine)
+    t0 = time.perf_counter()
+    units, counties, towns = directory(n_units)
+    keys = tuple(units[0])
+    bulk_insert(engine, DirectoryUnit.__table__, keys, [tuple(u[k] for k in keys) for u in units])
+    done = 0
+    for batch_c, batch_s in cases(n_cases, counties, towns, Stamps(engine.dialect.name == "sqlite")):
+        bulk_insert(engine, CaseView.__table__, CASE_KEYS, batch_c)
+        bulk_insert(engine, CaseStageView.__table__, STAGE_KEYS, batch_s)
+        done += len(batch_c)
+        print(f"\r  loaded {done:,} cases", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return time.perf_counter() - t0
+
+
+BARE = ("SELECT substr(region_code, 1, 9) AS prefix, COUNT(*) AS n, "
+        "SUM(CASE WHEN repeat_of IS NOT NULL THEN 1 ELSE 0 END) AS repeats, "
+        "SUM(CASE WHEN channel = '来访' THEN 1 ELSE 0 END) AS visits "
+        "FROM case_views WHERE NOT legal_litigation AND registered_at >= :start AND registered_at < :end "
+        "GROUP BY substr(region_code, 1, 9)")
+BARE_STAGES = ("SELECT substr(region_code, 1, 9) AS prefix, COUNT(*) AS n, "
+               "SUM(CASE WHEN closed_at > due_at THEN 1 ELSE 0 END) AS late "
+               "FROM supervise_case_stages WHERE due_at >= :start AND due_at < :end "
+               "GROUP BY substr(region_code, 1, 9)")
+
+
+def interleaved(contenders: dict, runs: int) -> dict:
+    """Median seconds of each contender over ``runs`` rounds; each round runs every contender once, so
+    on a noisy shared machine they see the same load."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    results: dict[str, object] = {}
+    for _ in range(runs):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    out = {name: statistics.median(values) for name, values in times.items()}
+    out.update({f"{name}_result": value for name, value in results.items()})
+    return out
+
+
+def measure(engine, month: str, runs: int) -> dict:
+    settings = load_settings()
+    start, end = month_bounds(month, TZ)
+    now = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    sqlite = engine.dialect.name == "sqlite"
+    bind = {"start": _sqlite_value(start), "end": _sqlite_value(end)} if sqlite else {"start": start, "end": end}
+
+    def bare():
+        with engine.connect() as conn:
+            return len(conn.execute(text(BARE), bind).all())
+
+    def bare_stages():
+        with engine.connect() as conn:
+            return len(conn.execute(text(BARE_STAGES), bind).all())
+
+    def aggregates():
+        with Session(engine) as s:
+            return len(month_counts(s, start, end, end))
+
+    def scorecard():
+        with Session(engine) as s:
+            run = compute_month(s, month=month, settings=settings, tz=TZ, now=now)
+            n = s.execute(text("SELECT COUNT(*) FROM scorecard_rows WHERE month = :m"), {"m": run.month}).scalar()
+            s.rollback()
+            return n
+
+    bare(), bare_stages()  # warm the cache for every contender alike
+    out = interleaved({"bare": bare, "bare_stages": bare_stages, "aggregates": aggregates, "scorecard": scorecard},
+                      runs)
+    out["ratio"] = out["scorecard"] / out["bare"]
+    out["ratio_both"] = out["scorecard"] / (out["bare"] + out["bare_stages"])
+    return out
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="xfb-scorecard-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'supervise.db'}"
+    else:
+        from bench.common import pg_databases
+
+        with pg_databases() as urls:
+            yield urls["supervise"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--units", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--month", default="2026-06")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument("--reuse", metavar="URL", help="measure an already filled database (no fill, nothing dropped)")
+    args = parser.parse_args(argv)
+    if args.reuse:
+        engine = create_db_engine(args.reuse)
+        r = measure(engine, args.month, args.runs)
+        engine.dispose()
+        report(engine.dialect.name, args, r, loaded=None)
+        return 0
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        with database(backend) as url:
+            engine = create_db_engine(url)
+            print(f"{backend}: filling {args.units:,} units and {args.cases:,} cases …", file=sys.stderr)
+            loaded = load(engine, args.cases, args.units)
+            r = measure(engine, args.month, args.runs)
+            engine.dispose()
+        report(backend, args, r, loaded)
+    return 0
+
+
+def report(backend: str, args, r: dict, loaded: float | None) -> None:
+    """Print one backend's figures."""
+    fill = f"load={loaded:.1f}s" if loaded is not None else "reused database"
+    print(f"{backend:9s} cases={args.cases:,} units={args.units:,} {fill}  month {args.month}, "
+          f"median of {args.runs}:")
+    print(f"  bare GROUP BY cases  {r['bare'] * 1000:9.1f} ms  ({r['bare_result']} groups)")
+    print(f"  bare GROUP BY stages {r['bare_stages'] * 1000:9.1f} ms  ({r['bare_stages_result']} groups)")
+    print(f"  aggregates (2 GROUP BY) {r['aggregates'] * 1000:6.1f} ms  ({r['aggregates_result']} groups)")
+    print(f"  scorecard (compute)  {r['scorecard'] * 1000:9.1f} ms  ({r['scorecard_result']} rows)")
+    print(f"  ratio scorecard/bare {r['ratio']:9.2f}x  (target ≤ 3x)")
+    print(f"  ratio scorecard/(bare cases + bare stages) {r['ratio_both']:.2f}x")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
