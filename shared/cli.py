@@ -14,10 +14,12 @@ import signal
 import sys
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import click
 
 from shared.auth import STAFF_ROLES
+from shared import clock as shared_clock
 from shared.config import SERVICES, Settings
 from shared.observability import configure_logging
 
@@ -400,6 +402,108 @@ def import_ledger(file, system, jurisdiction, registrar, errors_path) -> None:
         target = Path(errors_path) if errors_path else path.with_name(report.report_name(path.name, "csv"))
         target.write_bytes(report.errors_csv(errors))
         click.echo(f"error report: {target}")
+
+
+def _params(seed: int, days: int, per_day: float):
+    from shared.simulator.workload import Params
+
+    return Params(seed=seed, days=days, per_day=per_day)
+
+
+@cli.command()
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366))
+@click.option("--per-day", default=12.0, show_default=True, type=click.FloatRange(0.5, 5000), help="petitions per day")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="data folder (emptied first); default <XINFANG_DATA_DIR>/simulate")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="compare what the simulator expects each check to catch with the findings reported")
+@click.option("--expected", "expected_path", type=click.Path(path_type=Path), default=None,
+              help="write the expected outcome (JSON) here")
+def simulate(seed: int, days: int, per_day: float, data_dir: Path | None, check: bool, expected_path) -> None:
+    """Play days of a city's petitions through the system (embedded default) and check the five checks."""
+    from tqdm import tqdm
+
+    from shared.simulator import demo
+
+    settings = _settings()
+    settings = demo.settings_for_demo(settings, data_dir or settings.data_dir / "simulate")
+    bar = tqdm(total=days, unit="天", desc="模拟")
+    _, sim = demo.simulate(settings, _params(seed, days, per_day), progress=lambda d, n: bar.update(1))
+    bar.close()
+    click.echo(f"seed {seed}, {days} days from {sim.start}:")
+    demo.print_summary(click.echo, sim)
+    expected = sim.expected()
+    if expected_path:
+        expected_path.write_text(json.dumps({k: sorted(v) for k, v in expected.items()}, ensure_ascii=False, indent=2))
+    if check:
+        ok, lines = sim.check()
+        click.echo("expected vs reported:")
+        for line in lines:
+            click.echo("  " + line)
+        if not ok:
+            raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 92))
+@click.option("--per-day", default=10.0, show_default=True, type=click.FloatRange(0.5, 500))
+@click.option("--fresh", is_flag=True, help="forget an earlier demo and play the month again")
+def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool) -> None:
+    """Play a month of a city's petitions at accelerated time, then keep the system running."""
+    from tqdm import tqdm
+    from waitress import create_server
+
+    from shared.simulator import demo as demo_mod
+
+    settings = demo_mod.settings_for_demo(_settings(), None)
+    earlier = None if fresh else demo_mod.read_marker(settings)
+    if earlier is None:
+        click.echo(f"演示：模拟南阳市 {days} 天的信访业务（种子 {seed}），数据目录 {settings.data_dir.resolve()}")
+        bar = tqdm(total=days, unit="天", desc="模拟")
+        system, sim = demo_mod.simulate(settings, _params(seed, days, per_day), keep_running=True,
+                                        progress=lambda d, n: bar.update(1))
+        bar.close()
+        demo_mod.print_summary(click.echo, sim)
+        demo_mod.write_marker(settings, sim)
+        api_keys = sim.keys
+    else:
+        from shared.system import EmbeddedSystem
+
+        click.echo(f"演示数据已存在（{settings.data_dir.resolve()}，种子 {earlier['seed']}）；--fresh 重新模拟")
+        shared_clock.configure(settings)
+        system = EmbeddedSystem(settings)
+        system.start()
+        api_keys = earlier["api_keys"]
+    shared_clock.current().reset()  # back to real time: the system goes on live from here
+    logins = demo_mod.create_demo_logins(system)
+    month = (shared_clock.now() - timedelta(days=1)).astimezone(demo_mod.TZ).strftime("%Y-%m")
+    server = create_server(system.wsgi, host=host, port=port, threads=8)
+    base = f"http://{host}:{port}"
+    click.echo(f"\nxinfang 演示系统已启动: {base}")
+    for label, url in demo_mod.demo_urls(base, month):
+        click.echo(f"  {label:24s} {url}")
+    click.echo(f"演示账号（密码 {demo_mod.DEMO_PASSWORD}，登录: POST {base}/assign/api/v1/auth/login）:")
+    for username, role, name in logins:
+        click.echo(f"  {username:24s} {role:10s} {name}")
+    click.echo("县级系统 API Key（X-API-Key）:")
+    for region, key in sorted(api_keys.items()):
+        click.echo(f"  {region}  {key}")
+
+    def _terminate(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.close()
+        system.stop()
 
 
 def main() -> None:

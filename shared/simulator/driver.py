@@ -1,0 +1,554 @@
+"""The simulator (工作量模拟器): plays days of a city's petitions through the running system.
+
+It drives the system only through its public HTTP interfaces — the intake API with county
+API keys, the unit workflow API of assign_svc, the follow-up and findings APIs of
+supervise_svc — and the settable clock, and after each simulated day runs the scheduler's
+sweeps.  Setting up (API keys) is the operator's step, done as ``xinfang apikey create`` does.
+
+Because it knows what it made each unit and petitioner do, it also records the expected
+outcome (which case each of the five checks must catch) and ``check()`` compares it with
+what supervision reported.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from shared import clock
+from shared.auth import Principal, issue_token
+from shared.simulator.workload import Params, Planned, UnitPlan, Workload, plan_for, unit_profiles
+from shared.sweeps import run_sweeps
+
+log = logging.getLogger(__name__)
+TZ = ZoneInfo("Asia/Shanghai")
+
+#: Stage kinds the overdue check watches (the petitioner's own windows are not the unit's fault).
+WATCHED_STAGES = ("register_route", "acceptance_notice", "handling", "assigned", "review_decision",
+                  "recheck_decision")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict
+
+
+class WsgiApi:
+    """HTTP requests to the system's WSGI application, in process (no socket)."""
+
+    def __init__(self, wsgi) -> None:
+        from werkzeug.test import Client
+
+        self.client = Client(wsgi)
+
+    def request(self, method: str, path: str, *, json_body=None, headers=None, query=None) -> Response:
+        r = self.client.open(path, method=method, json=json_body, headers=headers or {}, query_string=query)
+        data = r.get_data()
+        try:
+            body = json.loads(data) if data else None
+        except ValueError:
+            body = data
+        return Response(r.status_code, body, dict(r.headers))
+
+
+@dataclass
+class CaseTrack:
+    planned: Planned
+    petition_id: str
+    case_id: str | None = None
+    display_no: str = ""
+    unit_id: str = ""
+    region_code: str = ""
+    leader_id: str | None = None
+    mode: str = ""
+    plan: UnitPlan | None = None
+    step: str = "sign"
+    due_day: int = 0
+    closed_day: int | None = None
+    reported_day: int | None = None
+    perfunctory: bool = False
+    dissatisfied: bool = False
+    graded_unsatisfied: bool = False
+    commitment_due: date | None = None
+    commitment_done: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    registered: int = 0
+    rejected: int = 0
+    routed: int = 0
+    diverted: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    actions: int = 0
+    action_failures: int = 0
+    reflows_registered: int = 0
+    findings: dict = field(default_factory=dict)
+    escalations: dict = field(default_factory=dict)
+    interviews: int = 0
+    notices: dict = field(default_factory=dict)
+    colours: dict = field(default_factory=dict)
+
+
+class Simulation:
+    """One simulated period on an embedded system (``shared.system.EmbeddedSystem``), started."""
+
+    def __init__(self, system, params: Params, *, start: date | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        if not system.settings.clock_control:
+            raise RuntimeError("the simulator sets the clock: enable XINFANG_CLOCK_CONTROL=1 (never in production)")
+        self.system, self.params, self.settings = system, params, system.settings
+        self.api = WsgiApi(system.wsgi)
+        self.start = start or (clock.now().astimezone(TZ).date() - timedelta(days=params.days))
+        self.progress = progress
+        self.rng = random.Random(f"actions-{params.seed}")
+        self.summary = Summary()
+        self.tracks: list[CaseTrack] = []
+        self.by_key: dict[str, CaseTrack] = {}
+        self.keys: dict[str, str] = {}
+        self.units: dict[str, dict] = {}
+        self.people: dict[str, dict] = {}
+        self.profiles: dict[str, str] = {}
+        self.today = 0
+        self.seen_findings: dict[str, int] = {}
+        self.interview_steps: dict[str, int] = {}
+
+    # ------------------------------------------------------------ time and identity
+
+    def at(self, day: int, hour: int = 9) -> datetime:
+        return datetime.combine(self.start + timedelta(days=day), time(hour), tzinfo=TZ).astimezone(timezone.utc)
+
+    def set_clock(self, day: int, hour: int) -> None:
+        clock.current().set(self.at(day, hour), frozen=True)
+
+    def token(self, *, role: str, jurisdiction: str, unit_id: str | None = None, username: str | None = None) -> dict:
+        principal = Principal(user_id=f"sim-{role}-{unit_id or jurisdiction}", username=username or f"sim-{role}",
+                              role=role, jurisdiction=jurisdiction, unit_id=unit_id)
+        return {"Authorization": f"Bearer {issue_token(self.settings, principal, ttl_seconds=3 * 86400)}"}
+
+    def admin(self) -> dict:
+        return self.token(role="admin", jurisdiction="000000", username="sim-admin")
+
+    # ------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        self.set_clock(0, 8)
+        r = self.api.request("GET", "/assign/api/v1/units", headers=self.admin())
+        if r.status != 200:
+            raise RuntimeError(f"cannot read the directory: {r.status} {r.body}")
+        self.units = {u["id"]: u for u in r.body}
+        r = self.api.request("GET", "/assign/api/v1/people", headers=self.admin())
+        self.people = {p["id"]: p for p in (r.body or [])}
+        self.profiles = unit_profiles(self.params.seed, list(self.units))
+        counties = sorted({u["region_code"][:6] for u in self.units.values() if u["level"] == "county"})
+        city = min(u["region_code"][:6] for u in self.units.values() if u["level"] == "city")
+        keys = importlib.import_module("intake_svc.apikeys")
+        with self.system.runtimes["intake"].uow() as session:
+            for code in [*counties, city]:
+                _, secret = keys.create_key(session, name=f"模拟器 {code}", system=f"sim-{code}", jurisdiction=code,
+                                            rate_limit="100000/minute")
+                self.keys[code] = secret
+        self.city = city
+
+    def places(self) -> list[tuple[str, str, str]]:
+        out = []
+        for u in sorted(self.units.values(), key=lambda u: u["id"]):
+            if u["kind"] == "township":
+                out.append((u["region_code"], u["region_code"][:6], u["name"]))
+        return out
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> Summary:
+        self.setup()
+        self.workload = Workload(self.params, self.places())
+        for day in range(self.params.days):
+            self.today = day
+            self.set_clock(day, 9)
+            for item in self.workload.day(day) + self._reflows_due(day):
+                self.register(item)
+            self.system.settle(timeout=120)
+            self._pick_up_new_cases(day)
+            self.set_clock(day, 15)
+            for track in self.tracks:
+                self._advance(track, day)
+            self.system.settle(timeout=120)
+            self.sweep(day, 23)
+            self.set_clock(day, 16)
+            self._supervise(day)
+            self.system.settle(timeout=120)
+            if self.progress:
+                self.progress(day + 1, self.params.days)
+        self.sweep(self.params.days, 9)
+        return self.summary
+
+    def sweep(self, day: int, hour: int) -> None:
+        self.set_clock(day, hour)
+        for runtime in self.system.runtimes.values():
+            run_sweeps(runtime)
+        self.system.settle(timeout=120)
+
+    # ------------------------------------------------------------ intake
+
+    def register(self, item: Planned) -> None:
+        petitioner = item.petitioner
+        body = {"system": f"sim-{item.county if item.registrar == 'county' else self.city}",
+                "county_no": item.key, "channel": item.channel, "purpose": item.purpose,
+                "petitioned_at": self.at(item.day, 9).isoformat(), "title": item.title,
+                "request_text": item.request_text, "category": item.category, "region_code": item.region_code,
+                "people_count": item.people_count, "legal_litigation": item.legal_litigation,
+                "anonymous": petitioner is None,
+                "petitioners": [] if petitioner is None else [
+                    {"name": petitioner.name, "id_number": petitioner.id_number, "phone": petitioner.phone,
+                     "address_code": petitioner.county}]}
+        key = self.keys[item.county if item.registrar == "county" else self.city]
+        r = self.api.request("POST", "/intake/api/v1/petitions", json_body=body,
+                             headers={"X-API-Key": key, "Idempotency-Key": item.key})
+        if r.status not in (200, 201):
+            self.summary.rejected += 1
+            log.warning("simulated petition %s refused: %s %s", item.key, r.status, r.body)
+            return
+        self.summary.registered += 1
+        self.summary.reflows_registered += int(item.reflow)
+        track = CaseTrack(planned=item, petition_id=r.body["id"], display_no=r.body.get("display_no", ""))
+        self.tracks.append(track)
+        self.by_key[item.key] = track
+
+    def _reflows_due(self, day: int) -> list[Planned]:
+        out = []
+        for track in self.tracks:
+            p = track.planned.petitioner
+            if (track.closed_day is not None and p is not None and p.returns and track.dissatisfied
+                    and not track.planned.reflow and day == track.closed_day + 4):
+                out.append(self.workload.repeat(track.planned, day, reflow=True))
+        return out
+
+    # ------------------------------------------------------------ the units' handling
+
+    def _pick_up_new_cases(self, day: int) -> None:
+        for track in self.tracks:
+            if track.case_id is not None or track.mode == "none":
+                continue
+            r = self.api.request("GET", "/assign/api/v1/cases", headers=self.admin(),
+                                 query={"petition_id": track.petition_id})
+            if r.status != 200 or not r.body:
+                continue
+            case = r.body[0]
+            track.case_id, track.unit_id, track.region_code = case["id"], case["unit_id"], case["region_code"]
+            track.display_no, track.leader_id, track.mode = case["display_no"], case.get("leader_id"), case["mode"]
+            self.summary.routed += 1
+            if case["mode"] == "divert":
+                self.summary.diverted += 1
+                track.step = "done"
+                continue
+            rng = random.Random(f"{self.params.seed}-{track.planned.key}")
+            track.plan = plan_for(rng, self.profiles.get(track.unit_id, "good"))
+            track.dissatisfied = bool(track.planned.petitioner and track.planned.petitioner.dissatisfied)
+            track.due_day = day + track.plan.sign
+
+    def _unit_headers(self, track: CaseTrack, role: str = "handler") -> dict:
+        return self.token(role=role, jurisdiction=track.region_code[:6], unit_id=track.unit_id,
+                          username=f"sim-{role}-{track.unit_id}")
+
+    def _dept_headers(self, track: CaseTrack) -> dict:
+        county = track.region_code[:6]
+        dept = next((u["id"] for u in self.units.values() if u["kind"] == "petition_dept"
+                     and u["region_code"] == county), None)
+        return self.token(role="registrar", jurisdiction=county, unit_id=dept, username=f"sim-dept-{county}")
+
+    def _owner_headers(self, track: CaseTrack) -> dict:
+        leader = self.people.get(track.leader_id or "", {})
+        unit = leader.get("unit_id") or track.unit_id
+        return self.token(role="leader", jurisdiction=self.units.get(unit, {}).get("region_code", "")[:6] or "000000",
+                          unit_id=unit, username=leader.get("username") or f"sim-leader-{unit}")
+
+    def _act(self, track: CaseTrack, action: str, body: dict, headers: dict) -> dict | None:
+        r = self.api.request("POST", f"/assign/api/v1/cases/{track.case_id}/actions/{action}", json_body=body,
+                             headers=headers)
+        self.summary.actions += 1
+        if r.status != 200:
+            self.summary.action_failures += 1
+            track.failures.append(f"{action}: {r.status} {r.body if isinstance(r.body, dict) else ''}")
+            log.info("simulated %s on %s refused: %s %s", action, track.display_no, r.status, r.body)
+            return None
+        return r.body
+
+    def _advance(self, track: CaseTrack, day: int) -> None:
+        """Do every step of the case that is due by ``day``, in order."""
+        if track.case_id is None or track.plan is None:
+            return
+        for _ in range(12):
+            if track.step == "done" or track.due_day > day:
+                return
+            if not self._step(track, day):
+                track.step = "done"  # the system refused: the unit gives up on this case in the simulation
+                return
+
+    def _step(self, track: CaseTrack, day: int) -> bool:
+        plan, today = track.plan, (self.start + timedelta(days=day)).isoformat()
+        unit = self._unit_headers(track)
+        step = track.step
+        if step == "sign":
+            ok = self._act(track, "sign", {}, unit)
+            track.step, track.due_day = "accept", day + plan.accept
+        elif step == "accept":
+            ok = self._act(track, "accept", {}, unit) and self._act(
+                track, "serve", {"method": "邮寄送达", "signed_on": today}, unit)
+            track.step = "extend" if plan.extension else "opinion"
+            track.due_day = day + (5 if plan.extension else plan.opinion)
+        elif step == "extend":
+            ok = self._act(track, "request_extension", {"days": 20, "reason": "涉及多个部门，需要会商调查"}, unit) \
+                and self._act(track, "approve_extension", {}, self._unit_headers(track, "leader"))
+            track.step, track.due_day = "opinion", day + max(1, plan.opinion - 5)
+        elif step == "opinion":
+            action, body = self._opinion(track, day)
+            ok = self._act(track, action, body, unit) and self._act(
+                track, "serve", {"method": "直接送达", "signed_on": today}, unit)
+            track.step, track.due_day = "evaluate", day + 1
+        elif step == "evaluate":
+            ok = True
+            # An anonymous petitioner cannot be asked; an accuser is told the result but does not grade it.
+            if track.planned.petitioner is not None and track.planned.purpose != "检举控告":
+                grade = "不满意" if track.dissatisfied else self.rng.choice(("满意", "满意", "基本满意"))
+                for target in ("petition_dept", "handling_unit"):
+                    body = {"target": target, "grade": grade}
+                    if grade == "不满意":
+                        body["reason"] = "问题没有实际解决"
+                    ok = ok and bool(self._act(track, "evaluate", body, unit))
+                track.graded_unsatisfied = ok and grade == "不满意"
+            track.step, track.due_day = "commitment" if track.commitment_due else "closure", day + 1
+        elif step == "commitment":
+            ok = True
+            if not plan.commitment_undone:
+                ok = bool(self._act(track, "fulfil_commitment", {"index": 0, "reason": "已按承诺落实到位"}, unit))
+                track.commitment_done = ok
+            track.step, track.due_day = "closure", day + 1
+        elif step == "closure":
+            perfunctory = plan.closure_perfunctory
+            checklist = {"procedure_correct": not perfunctory, "every_request_answered": True,
+                         "reasonableness_judged": True}
+            claim = {"resolved": True, "resolution_reason": "信访人诉求已依法依规解决"} if not track.dissatisfied else {}
+            body = self._act(track, "submit_closure", {"summary": "已按处理意见办理完毕", "checklist": checklist,
+                                                       **claim}, unit)
+            ok = body is not None
+            # The system judges the checklist (missing documents too): its verdict is what counts.
+            track.perfunctory = bool(ok and ((body.get("closure") or {}).get("perfunctory")))
+            track.reported_day = day if ok else None
+            track.step, track.due_day = ("done" if track.perfunctory else "sign_off"), day + 1
+        elif step == "sign_off":
+            ok = bool(self._act(track, "sign_off", {"opinion": "同意结案"}, self._unit_headers(track, "leader")))
+            if ok and track.leader_id:
+                ok = bool(self._act(track, "sign_off", {"opinion": "同意"}, self._owner_headers(track)))
+            if ok:
+                ok = bool(self._act(track, "sign_off", {"opinion": "审核通过"}, self._dept_headers(track)))
+            if ok:
+                track.closed_day = day
+                self.summary.closed += 1
+            track.step = "done"
+        else:
+            return False
+        return bool(ok)
+
+    def _opinion(self, track: CaseTrack, day: int) -> tuple[str, dict]:
+        """The unit's answer by statutory type: 答复意见 (建议意见类), 核查结论 (检举控告类), else 处理意见书."""
+        common = {"facts": "经调查核实，信访人反映的情况基本清楚", "basis": "《信访工作条例》及相关政策规定"}
+        if track.planned.purpose == "建议意见":
+            return "reply", {**common, "adoption": self.rng.choice(("采纳", "部分采纳", "未采纳"))}
+        if track.planned.purpose == "检举控告":
+            return "issue_finding", {**common, "truth": self.rng.choice(("属实", "部分属实", "不属实", "不属实"))}
+        outcome = self.rng.choice(("支持", "支持", "解释说明", "不予支持"))
+        body = {**common, "outcome": outcome, "conclusion": "按处理意见办理",
+                "truth": {"支持": "属实", "解释说明": "部分属实", "不予支持": "不属实"}[outcome]}
+        if outcome == "支持":
+            due = self.start + timedelta(days=day + 7)
+            body["commitments"] = [{"content": "限期整改到位并向信访人反馈", "due_date": due.isoformat()}]
+            track.commitment_due = due
+        return "issue_opinion", body
+
+    # ------------------------------------------------------------ supervisors and rectification
+
+    def supervisor(self) -> dict:
+        return self.token(role="supervisor", jurisdiction=self.city, unit_id=f"{self.city}-xfj",
+                          username="sim-city-supervisor")
+
+    def findings(self, **query) -> list[dict]:
+        out, page = [], 1
+        while True:
+            r = self.api.request("GET", "/supervise/api/v1/findings", headers=self.supervisor(),
+                                 query={**query, "page": page, "page_size": 200})
+            if r.status != 200 or not isinstance(r.body, dict):
+                return out
+            out.extend(r.body.get("items", []))
+            if len(r.body.get("items", [])) < 200:
+                return out
+            page += 1
+
+    def _finding_act(self, finding: dict, action: str, body: dict, headers: dict) -> bool:
+        r = self.api.request("POST", f"/supervise/api/v1/findings/{finding['id']}/actions/{action}",
+                             json_body=body, headers=headers)
+        self.summary.actions += 1
+        if r.status != 200:
+            self.summary.action_failures += 1
+            log.info("simulated %s on finding %s refused: %s %s", action, finding.get("finding_no"), r.status, r.body)
+        return r.status == 200
+
+    def _supervise(self, day: int) -> None:
+        """Units rectify findings as their profile says (good: within days; slow and sloppy: never, so the
+        ladder climbs); the city supervisor verifies and closes, and schedules, holds and closes interviews."""
+        sup = self.supervisor()
+        for finding in self.findings():
+            first = self.seen_findings.setdefault(finding["id"], day)
+            if self.profiles.get(finding["unit_id"], "good") != "good":
+                continue
+            unit = self.token(role="handler", jurisdiction=finding["region_code"][:6], unit_id=finding["unit_id"],
+                              username=f"sim-handler-{finding['unit_id']}")
+            age, status = day - first, finding["status"]
+            if status in ("open", "reopened") and age >= 1:
+                self._finding_act(finding, "start_rectifying", {"reason": "已部署整改"}, unit)
+            elif status == "rectifying" and age >= 3:
+                self._finding_act(finding, "submit_rectification", {"proof": "已整改到位，附整改报告和信访人确认材料"}, unit)
+            elif status == "rectified" and age >= 4:
+                self._finding_act(finding, "verify", {"reason": "经电话回访核实，整改到位"}, sup)
+            elif status == "verified":
+                self._finding_act(finding, "close", {"reason": "销号"}, sup)
+        self._interviews(day, sup)
+
+    def _interviews(self, day: int, sup: dict) -> None:
+        r = self.api.request("GET", "/supervise/api/v1/interviews", headers=sup)
+        if r.status != 200:
+            return
+        now = self.at(day, 16)
+        for interview in r.body or []:
+            iid, status = interview["id"], interview["status"]
+            if status == "draft":
+                when = self.at(day + 3, 9).isoformat()
+                self._interview_post(iid, "schedule", {
+                    "scheduled_at": when, "place": "南阳市信访局三楼会议室", "convening_body": "南阳市信访工作联席会议办公室",
+                    "chair": "市信访局局长 陈志远（演示）"}, sup)
+            elif status == "scheduled" and interview.get("scheduled_at") and \
+                    datetime.fromisoformat(interview["scheduled_at"]) <= now:
+                people = interview.get("interviewees") or []
+                self._interview_post(iid, "record", {
+                    "problems": "信访事项办理不及时，群众反映问题未得到实质解决", "recorder": "市信访局督查科 李明（演示）",
+                    "attendees": ["市信访局督查科"], "held_at": interview["scheduled_at"],
+                    "statements": [{"interviewee_id": p["id"], "statement": "诚恳接受约谈，立即整改，限期办结"}
+                                   for p in people if p.get("id") is not None]}, sup)
+                owner = people[0] if people else {}
+                self._interview_post(iid, "items", {
+                    "content": "逐案复查超期件并限期办结", "owner_person_id": owner.get("person_id"),
+                    "owner_name": owner.get("name", ""), "due_at": self.at(day + 10, 18).isoformat()}, sup)
+                self.interview_steps[iid] = day
+            elif status == "held":
+                items = interview.get("items") or []
+                if items and all(i.get("status") == "verified" for i in items):
+                    self._interview_post(iid, "close", {}, sup)
+                    continue
+                for item in items:
+                    if item.get("status") == "open" and day - self.interview_steps.get(iid, day) >= 5:
+                        self._interview_post(iid, f"items/{item['id']}/done", {"note": "已完成整改"}, sup)
+                    elif item.get("status") == "done":
+                        self._interview_post(iid, f"items/{item['id']}/verify", {"note": "核验通过"}, sup)
+
+    def _interview_post(self, interview_id: str, path: str, body: dict, headers: dict) -> bool:
+        r = self.api.request("POST", f"/supervise/api/v1/interviews/{interview_id}/{path}", json_body=body,
+                             headers=headers)
+        self.summary.actions += 1
+        if r.status not in (200, 201):
+            self.summary.action_failures += 1
+            log.info("simulated interview %s %s refused: %s %s", interview_id, path, r.status, r.body)
+        return r.status in (200, 201)
+
+    def extra_summary(self) -> list[str]:
+        """Escalations by rung, interviews, notices by channel and the month's colours, from the public APIs."""
+        lines = []
+        rungs: dict[str, int] = {}
+        for finding in self.findings():
+            rungs[finding.get("rung_label") or finding.get("rung") or "—"] = \
+                rungs.get(finding.get("rung_label") or finding.get("rung") or "—", 0) + 1
+        self.summary.escalations = rungs
+        lines.append("督查件当前督办层级: " + ("，".join(f"{k} {v}" for k, v in sorted(rungs.items())) or "无"))
+        r = self.api.request("GET", "/supervise/api/v1/interviews", headers=self.supervisor())
+        interviews = r.body if r.status == 200 and isinstance(r.body, list) else []
+        self.summary.interviews = len(interviews)
+        states: dict[str, int] = {}
+        for i in interviews:
+            states[i["status"]] = states.get(i["status"], 0) + 1
+        lines.append(f"约谈 {len(interviews)} 次: " + ("，".join(f"{k} {v}" for k, v in sorted(states.items())) or "无"))
+        return lines
+
+    # ------------------------------------------------------------ what should have been caught
+
+    def expected(self) -> dict[str, set[str]]:
+        """Display numbers each check must catch, from what the simulation did and the system's deadlines."""
+        end = self.at(self.params.days, 9)
+        out: dict[str, set[str]] = {"overdue": set(), "reflow": set(), "dissatisfied": set(),
+                                    "not_carried_out": set()}
+        for track in self.tracks:
+            if track.case_id is None or track.mode == "divert":
+                continue
+            r = self.api.request("GET", f"/assign/api/v1/cases/{track.case_id}", headers=self.admin())
+            for stage in (r.body or {}).get("stages", []) if r.status == 200 else []:
+                if stage["kind"] not in WATCHED_STAGES or not stage.get("due_at") or stage.get("paused_at"):
+                    continue
+                due = datetime.fromisoformat(stage["due_at"])
+                closed = datetime.fromisoformat(stage["closed_at"]) if stage.get("closed_at") else None
+                if (closed is not None and closed > due) or (closed is None and due < end):
+                    out["overdue"].add(track.display_no)
+            if track.graded_unsatisfied:
+                out["dissatisfied"].add(track.display_no)
+            if track.perfunctory:
+                out["not_carried_out"].add(track.display_no)
+            if (track.commitment_due and not track.commitment_done
+                    and track.commitment_due < self.start + timedelta(days=self.params.days)):
+                out["not_carried_out"].add(track.display_no)
+            earlier = self.by_key.get(track.planned.repeat_of or "")
+            reported = earlier.reported_day if earlier is not None else None
+            if reported is not None and reported < track.planned.day:
+                out["reflow"].add(earlier.display_no)  # came back after the case was reported resolved or closed
+        return out
+
+    def reported(self) -> dict[str, set[str]]:
+        """Display numbers of the cases each check caught, from supervise's findings API."""
+        out: dict[str, set[str]] = {}
+        page = 1
+        while True:
+            r = self.api.request("GET", "/supervise/api/v1/findings", headers=self.admin(),
+                                 query={"page": page, "page_size": 100})
+            if r.status != 200 or not r.body:
+                break
+            items = r.body if isinstance(r.body, list) else r.body.get("items", [])
+            for f in items:
+                if f.get("subject_kind") == "case":
+                    out.setdefault(f["rule"], set()).add(f.get("display_no") or "")
+            if len(items) < 100:
+                break
+            page += 1
+        return out
+
+    def check(self) -> tuple[bool, list[str]]:
+        """Compare expected and reported per rule; returns (ok, report lines)."""
+        expected, reported = self.expected(), self.reported()
+        ok, lines = True, []
+        for rule, want in expected.items():
+            got = reported.get(rule, set())
+            missed, extra = sorted(want - got), sorted(got - want)
+            good = not missed and not extra
+            ok = ok and good
+            lines.append(f"{rule:16s} expected {len(want):4d}  reported {len(got):4d}  "
+                         f"{'OK' if good else 'MISMATCH'}"
+                         + (f"  missed {missed[:5]}" if missed else "") + (f"  extra {extra[:5]}" if extra else ""))
+        return ok, lines
+
+
+def new_seed() -> int:
+    return uuid.uuid4().int % 100_000
