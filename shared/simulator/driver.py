@@ -77,6 +77,9 @@ class CaseTrack:
     perfunctory: bool = False
     dissatisfied: bool = False
     graded_unsatisfied: bool = False
+    called_unsatisfied: bool = False
+    linked_to: str | None = None  # the earlier petition intake's repeat detection linked this one to
+    called_not_carried_out: bool = False
     commitment_due: date | None = None
     commitment_done: bool = False
     failures: list[str] = field(default_factory=list)
@@ -93,6 +96,7 @@ class Summary:
     actions: int = 0
     action_failures: int = 0
     reflows_registered: int = 0
+    followups: int = 0
     findings: dict = field(default_factory=dict)
     escalations: dict = field(default_factory=dict)
     interviews: int = 0
@@ -122,6 +126,7 @@ class Simulation:
         self.today = 0
         self.seen_findings: dict[str, int] = {}
         self.interview_steps: dict[str, int] = {}
+        self.cards: dict[str, list[dict]] = {}
 
     # ------------------------------------------------------------ time and identity
 
@@ -190,6 +195,7 @@ class Simulation:
             if self.progress:
                 self.progress(day + 1, self.params.days)
         self.sweep(self.params.days, 9)
+        self.finish()
         return self.summary
 
     def sweep(self, day: int, hour: int) -> None:
@@ -220,7 +226,8 @@ class Simulation:
             return
         self.summary.registered += 1
         self.summary.reflows_registered += int(item.reflow)
-        track = CaseTrack(planned=item, petition_id=r.body["id"], display_no=r.body.get("display_no", ""))
+        track = CaseTrack(planned=item, petition_id=r.body["id"], display_no=r.body.get("display_no", ""),
+                          linked_to=(r.body.get("detection") or {}).get("repeat_of"))
         self.tracks.append(track)
         self.by_key[item.key] = track
 
@@ -422,6 +429,82 @@ class Simulation:
             elif status == "verified":
                 self._finding_act(finding, "close", {"reason": "销号"}, sup)
         self._interviews(day, sup)
+        self._followups(day, sup)
+
+    def _followups(self, day: int, sup: dict) -> None:
+        """回访: the supervisor calls the cases on the worklist; the petitioner answers as the workload says."""
+        r = self.api.request("GET", "/supervise/api/v1/followups/worklist", headers=sup)
+        if r.status != 200:
+            return
+        by_case = {t.case_id: t for t in self.tracks if t.case_id}
+        today = self.start + timedelta(days=day)
+        for item in r.body or []:
+            track = by_case.get(item.get("case_id"))
+            if track is None:
+                continue
+            person = track.planned.petitioner
+            body = {"at": self.at(day, 16).isoformat(), "method": "电话回访", "reached": person is not None}
+            if person is not None:
+                body["satisfied"] = "不满意" if track.dissatisfied else "满意"
+                overdue = bool(track.commitment_due and not track.commitment_done and track.commitment_due < today)
+                body["carried_out"] = not overdue
+                body["remarks"] = "信访人表示问题仍未解决" if track.dissatisfied else "信访人对办理结果表示认可"
+            resp = self.api.request("POST", f"/supervise/api/v1/cases/{track.case_id}/followups", json_body=body,
+                                    headers=sup)
+            self.summary.actions += 1
+            if resp.status != 201:
+                self.summary.action_failures += 1
+                log.info("simulated follow-up of %s refused: %s %s", track.display_no, resp.status, resp.body)
+                continue
+            self.summary.followups += 1
+            track.called_unsatisfied |= body.get("satisfied") == "不满意"
+            track.called_not_carried_out |= body.get("carried_out") is False
+
+    def finish(self) -> None:
+        """Compute the scorecard of every month the period touched (the lagging check runs with it)."""
+        months = sorted({(self.start + timedelta(days=d)).strftime("%Y-%m") for d in range(self.params.days + 1)})
+        sup = self.supervisor()
+        for month in months:
+            r = self.api.request("POST", f"/supervise/api/v1/scorecards/{month}/compute", headers=sup)
+            if r.status != 200:
+                log.warning("scorecard %s not computed: %s %s", month, r.status, r.body)
+                continue
+            card = self.api.request("GET", f"/supervise/api/v1/scorecards/{month}", headers=sup)
+            if card.status == 200:
+                self.summary.colours[month] = card.body.get("summary", {})
+                self.cards[month] = card.body.get("rows", [])
+        self.system.settle(timeout=120)
+
+    def missed_repeats(self) -> tuple[int, int]:
+        planned = [t for t in self.tracks if t.planned.repeat_of in self.by_key]
+        linked = [t for t in planned if t.linked_to == self.by_key[t.planned.repeat_of].petition_id]
+        return len(linked), len(planned)
+
+    def ranking(self) -> tuple[bool | None, str]:
+        """Townships whose cases went mostly to slow or sloppy units should rank below those whose did not."""
+        share: dict[str, list[int]] = {}
+        for t in self.tracks:
+            if t.plan is None or len(t.region_code) < 9:
+                continue
+            bad = share.setdefault(t.region_code[:9], [0, 0])
+            bad[0] += t.plan.profile != "good"
+            bad[1] += 1
+        worse, better = [], []
+        for rows in self.cards.values():
+            for row in rows:
+                if row.get("level") != "township" or not row.get("rank") or not row.get("peer_size"):
+                    continue
+                bad, total = share.get(str(row.get("region_code", ""))[:9], [0, 0])
+                if not total:
+                    continue
+                position = row["rank"] / row["peer_size"]
+                (worse if bad / total >= 0.5 else better if bad == 0 else []).append(position)
+        if not worse or not better:
+            return None, "ranking          n/a (no township in one of the groups)"
+        w, b = sum(worse) / len(worse), sum(better) / len(better)
+        ok = w > b
+        return ok, (f"ranking          townships served mostly by slow/sloppy units: mean rank position {w:.2f} "
+                    f"({len(worse)}), others {b:.2f} ({len(better)})  {'OK' if ok else 'MISMATCH'}")
 
     def _interviews(self, day: int, sup: dict) -> None:
         r = self.api.request("GET", "/supervise/api/v1/interviews", headers=sup)
@@ -484,6 +567,10 @@ class Simulation:
         for i in interviews:
             states[i["status"]] = states.get(i["status"], 0) + 1
         lines.append(f"约谈 {len(interviews)} 次: " + ("，".join(f"{k} {v}" for k, v in sorted(states.items())) or "无"))
+        lines.append(f"回访 {self.summary.followups} 次")
+        names = {"blue": "蓝", "yellow": "黄", "red": "红"}
+        for month, colours in sorted(self.summary.colours.items()):
+            lines.append(f"{month} 三率三色: " + "，".join(f"{names.get(k, k)} {v}" for k, v in colours.items()))
         return lines
 
     # ------------------------------------------------------------ what should have been caught
@@ -504,8 +591,10 @@ class Simulation:
                 closed = datetime.fromisoformat(stage["closed_at"]) if stage.get("closed_at") else None
                 if (closed is not None and closed > due) or (closed is None and due < end):
                     out["overdue"].add(track.display_no)
-            if track.graded_unsatisfied:
+            if track.graded_unsatisfied or track.called_unsatisfied:
                 out["dissatisfied"].add(track.display_no)
+            if track.called_not_carried_out:
+                out["not_carried_out"].add(track.display_no)
             if track.perfunctory:
                 out["not_carried_out"].add(track.display_no)
             if (track.commitment_due and not track.commitment_done
@@ -513,7 +602,9 @@ class Simulation:
                 out["not_carried_out"].add(track.display_no)
             earlier = self.by_key.get(track.planned.repeat_of or "")
             reported = earlier.reported_day if earlier is not None else None
-            if reported is not None and reported < track.planned.day:
+            # Supervision can only see a return that intake's repeat detection linked to the earlier
+            # petition; repeats it missed are counted apart (``missed_repeats``), they are intake's recall.
+            if reported is not None and reported < track.planned.day and track.linked_to == earlier.petition_id:
                 out["reflow"].add(earlier.display_no)  # came back after the case was reported resolved or closed
         return out
 
@@ -547,6 +638,10 @@ class Simulation:
             lines.append(f"{rule:16s} expected {len(want):4d}  reported {len(got):4d}  "
                          f"{'OK' if good else 'MISMATCH'}"
                          + (f"  missed {missed[:5]}" if missed else "") + (f"  extra {extra[:5]}" if extra else ""))
+        missed = self.missed_repeats()
+        lines.append(f"repeats          intake linked {missed[0]} of {missed[1]} planned repeats to their earlier petition")
+        rank_ok, line = self.ranking()
+        lines.append(line)
         return ok, lines
 
 

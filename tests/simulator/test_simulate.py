@@ -47,6 +47,9 @@ def test_expected_equals_reported(settings, tmp_path, seed):
     assert summary.registered > 60 and summary.rejected == 0
     assert summary.routed == summary.registered
     assert summary.closed > 0
+    due_for_a_call = [t for t in sim.tracks if t.closed_day is not None and t.closed_day <= 12 - 4]
+    assert summary.followups > 0 or not due_for_a_call
+    assert summary.colours  # the month's scorecard was computed (and the lagging check ran with it)
     ok, lines = sim.check()
     assert ok, "\n".join(lines)
     expected = sim.expected()
