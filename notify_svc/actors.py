@@ -40,7 +40,7 @@ def register(runtime: ServiceRuntime) -> None:
     # Sends happen after a commit (never inside a transaction); a redelivered job finds its rows sent
     # or leased and sends nothing.
     runtime.extras["deliver_actor"] = declare_task(
-        runtime, "notify.deliver", lambda notice_id: delivery.deliver(runtime, notice_id),
+        runtime, "notify.deliver", lambda notice_id: delivery.deliver(runtime, notice_id) and None,
         max_retries=3, time_limit=5 * 60_000)
     runtime.broker.add_middleware(WorkerDelivery(runtime))
     runtime.sweeps.append(SweepJob("deliveries", delivery.deliver))

@@ -15,6 +15,7 @@ import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -428,6 +429,7 @@ def simulate(seed: int, days: int, per_day: float, data_dir: Path | None, check:
 
     settings = _settings()
     settings = demo.settings_for_demo(settings, data_dir or settings.data_dir / "simulate")
+    demo.quiet_logs()
     bar = tqdm(total=days, unit="天", desc="模拟")
     _, sim = demo.simulate(settings, _params(seed, days, per_day), progress=lambda d, n: bar.update(1))
     bar.close()
@@ -460,6 +462,7 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
     from shared.simulator import demo as demo_mod
 
     settings = demo_mod.settings_for_demo(_settings(), None)
+    demo_mod.quiet_logs()
     earlier = None if fresh else demo_mod.read_marker(settings)
     if earlier is None:
         click.echo(f"演示：模拟南阳市 {days} 天的信访业务（种子 {seed}），数据目录 {settings.data_dir.resolve()}")
@@ -479,8 +482,9 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
         system.start()
         api_keys = earlier["api_keys"]
     shared_clock.current().reset()  # back to real time: the system goes on live from here
+    configure_logging(settings.log_level)
     logins = demo_mod.create_demo_logins(system)
-    month = (shared_clock.now() - timedelta(days=1)).astimezone(demo_mod.TZ).strftime("%Y-%m")
+    month = (shared_clock.now() - timedelta(days=1)).astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m")
     server = create_server(system.wsgi, host=host, port=port, threads=8)
     base = f"http://{host}:{port}"
     click.echo(f"\nxinfang 演示系统已启动: {base}")

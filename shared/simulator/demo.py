@@ -101,6 +101,16 @@ def demo_urls(base: str, month: str) -> list[tuple[str, str]]:
     ]
 
 
+def quiet_logs() -> None:
+    """While a simulation plays, the console shows its progress bar and summary, not every log line
+    (the clock moving is logged as a warning in production, by design; here it moves three times a day)."""
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.ERROR)
+
+
 def settings_for_demo(settings: Settings, data_dir: Path | None) -> Settings:
     if settings.env == "production":
         raise RuntimeError("the demo moves the clock; it never runs with XINFANG_ENV=production")
