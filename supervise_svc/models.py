@@ -97,6 +97,29 @@ class CaseView(Base):
     commitments_due_at: Mapped[datetime | None] = mapped_column(index=True)
     #: A repeat/reflow petition whose earlier case has been examined by the reflow check.
     reflow_checked: Mapped[bool] = mapped_column(default=False)
+    # The scorecard's deadline stages, copied from ``supervise_case_stages`` by the projection
+    # (``service.deadline_columns``) so that one GROUP BY over this table counts 及时受理率,
+    # 按期办结率 and 超期未评价 without a join.  One slot per stage kind: the kind's only row
+    # (``*_due_at`` NULL while paused or never opened; ``*_closed_at`` NULL while open).
+    #: 受理告知 (kind ``acceptance_notice``): due and closed.
+    acceptance_due_at: Mapped[datetime | None]
+    acceptance_closed_at: Mapped[datetime | None]
+    #: 办理 (kind ``handling``, the statutory period incl. an approved extension): due and closed.
+    handling_due_at: Mapped[datetime | None]
+    handling_closed_at: Mapped[datetime | None]
+    #: 交办办理 (kind ``assigned``, the assigned deadline incl. an approved extension): due and closed.
+    assigned_due_at: Mapped[datetime | None]
+    assigned_closed_at: Mapped[datetime | None]
+    #: 满意度评价 window (kind ``evaluation``): due.
+    evaluation_due_at: Mapped[datetime | None]
+    #: Some scored kind has had more than one row (a reroute, a reopened cycle): the slots above are
+    #: all NULL and the scorecard counts this case from its stage rows instead.
+    deadline_rows: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        Index("ix_case_views_deadline_rows", "deadline_rows", postgresql_where=text("deadline_rows IS true"),
+              sqlite_where=text("deadline_rows IS 1")),
+    )
 
 
 class CaseStageView(Base):

@@ -25,6 +25,35 @@ from supervise_svc.models import (CaseAction, CaseStageView, CaseView, Directory
 CLOSED_STATES = frozenset({"已办结", "已存档", "复核已完成", "终结"})
 #: Stage kinds whose due is the case's headline deadline.
 HEADLINE_KINDS = ("handling", "assigned")
+#: Stage kinds the scorecard counts -> the case view's (due, closed) slot columns (``deadline_columns``).
+SCORED_SLOTS = {"acceptance_notice": ("acceptance_due_at", "acceptance_closed_at"),
+                "handling": ("handling_due_at", "handling_closed_at"),
+                "assigned": ("assigned_due_at", "assigned_closed_at"),
+                "evaluation": ("evaluation_due_at", None)}
+
+
+def deadline_columns(rows) -> dict:
+    """The case view's deadline slots from the case's stage rows of the scored kinds.
+
+    ``rows``: (kind, due_at, closed_at) of every row (open or closed) of the case.  Each scored kind
+    with exactly one row fills its slot; when some kind has more than one row (a reroute opened a
+    second 受理告知, a reopened cycle a second 办理 …) every slot is NULL and ``deadline_rows`` is set:
+    the scorecard then counts the case from its stage rows, so no row is ever lost.
+    """
+    by_kind: dict[str, list] = {}
+    for kind, due, closed in rows:
+        if kind in SCORED_SLOTS:
+            by_kind.setdefault(kind, []).append((due, closed))
+    out = {col: None for pair in SCORED_SLOTS.values() for col in pair if col}
+    out["deadline_rows"] = any(len(found) > 1 for found in by_kind.values())
+    if out["deadline_rows"]:
+        return out
+    for kind, [(due, closed)] in by_kind.items():
+        due_col, closed_col = SCORED_SLOTS[kind]
+        out[due_col] = due
+        if closed_col:
+            out[closed_col] = closed
+    return out
 
 
 def _dump(message_type: str, payload) -> dict:
@@ -228,9 +257,11 @@ def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) ->
     open_rows = {s.kind: s for s in session.scalars(select(CaseStageView).where(
         CaseStageView.case_id == event.case_id, CaseStageView.closed_at.is_(None)))}
     reported = {s["kind"]: s for s in event.stages or []}
+    scored_changed = False
     for kind, row in open_rows.items():
         if kind not in reported:
             row.closed_at = event.at
+            scored_changed = scored_changed or kind in SCORED_SLOTS
             if kind == "evaluation" and view.evaluated_at is None and row.due_at is not None and event.at > row.due_at:
                 view.evaluation_expired = True
     for kind, s in reported.items():
@@ -241,13 +272,21 @@ def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) ->
             row = CaseStageView(case_id=event.case_id, petition_id=event.petition_id, unit_id=view.unit_id or event.unit_id,
                                 region_code=event.region_code, kind=kind, opened_at=event.at)
             session.add(row)
+            scored_changed = scored_changed or kind in SCORED_SLOTS
         elif row.due_at != due:
             row.overdue_found_at = None  # a new deadline may be missed anew
+            scored_changed = scored_changed or kind in SCORED_SLOTS
         row.unit_id = view.unit_id or event.unit_id
         row.due_at, row.warn_at, row.paused = due, _iso(s.get("warn_at")), paused
         row.basis, row.policy = s.get("basis") or "", s.get("policy") or ""
         if kind in HEADLINE_KINDS and due is not None:
             view.due_at, view.deadline_basis = due, row.basis or view.deadline_basis
+    if scored_changed:
+        session.flush()
+        rows = session.execute(select(CaseStageView.kind, CaseStageView.due_at, CaseStageView.closed_at).where(
+            CaseStageView.case_id == event.case_id, CaseStageView.kind.in_(tuple(SCORED_SLOTS))))
+        for column, value in deadline_columns(rows).items():
+            setattr(view, column, value)
 
 
 # ---------------------------------------------------------------- rebuild

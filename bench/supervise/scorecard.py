@@ -5,12 +5,15 @@
 
 Bulk-fills (executemany on SQLite, COPY on PostgreSQL; never the ORM) ``--units`` directory units
 (30 counties with their townships) and ``--cases`` cases spread over 2026 — with their acceptance,
-handling and evaluation stages (~2.6 stage rows per case) — into supervise's read-model tables.
-Then, in the same run, times (median of ``--runs`` interleaved rounds):
+handling and evaluation stages (~2.9 stage rows per case: a quarter 交办 with an assigned deadline too,
+3 % rerouted with a second 受理告知) and the deadline slots the projection copies onto the case — into
+supervise's read-model tables.  Then, in the same run, times (median of ``--runs`` interleaved rounds):
 
-* ``scorecard``: ``compute_month`` for ``--month`` (both GROUP BY queries, the per-unit rates,
-  ranks, colours, the 3,000 rows written), rolled back after each run;
-* ``aggregates``: the two GROUP BY queries alone (``month_counts``);
+* ``scorecard``: ``compute_month`` for ``--month`` (the GROUP BY over the cases plus the multi-row
+  cases' stage rows, the per-unit rates, ranks, colours, the 3,000 rows written), rolled back after each run;
+* ``scorecard_joined``: the same with the former counting (every deadline from the stage rows joined
+  to their cases, ``month_counts_joined``) — the "before"; both must give the same counts;
+* ``aggregates``: the counting alone (``month_counts``);
 * ``bare``: one raw SQL ``GROUP BY substr(region_code, 1, 9)`` over the case table for the month
   (COUNT and two conditional sums, nothing else) — the floor;
 * ``bare_stages``: the same single GROUP BY over the stages due in the month (the other table the
@@ -37,8 +40,10 @@ from sqlalchemy.types import JSON
 
 from shared.db import create_db_engine
 from supervise_svc.models import Base, CaseStageView, CaseView, DirectoryUnit
-from supervise_svc.scores.aggregate import month_counts
+from supervise_svc.scores import compute as compute_module
+from supervise_svc.scores.aggregate import month_counts, month_counts_joined
 from supervise_svc.scores.compute import compute_month
+from supervise_svc.service import deadline_columns
 from supervise_svc.scores.domain import load_settings, month_bounds
 
 TZ = "Asia/Shanghai"
@@ -89,7 +94,10 @@ def column_defaults(table) -> list[tuple[str, object]]:
 
 CASE_KEYS = ("petition_id", "display_no", "region_code", "category", "registered_at", "channel", "statutory_type",
              "legal_litigation", "cross_level", "repeat_of", "case_id", "unit_id", "status", "cycle", "accepted_at",
-             "closed_at", "resolution", "truth", "evaluated_at", "evaluation_grade", "evaluation_expired")
+             "closed_at", "resolution", "truth", "evaluated_at", "evaluation_grade", "evaluation_expired",
+             "acceptance_due_at", "acceptance_closed_at", "handling_due_at", "handling_closed_at", "assigned_due_at",
+             "assigned_closed_at", "evaluation_due_at", "deadline_rows")
+SLOT_KEYS = CASE_KEYS[-8:-1]
 STAGE_KEYS = ("case_id", "petition_id", "unit_id", "region_code", "kind", "opened_at", "due_at", "closed_at")
 
 
@@ -151,12 +159,18 @@ def cases(n: int, counties: list[str], towns: list[str], stamp: Stamps,
                 expired = yes
                 stages.append(("evaluation", closed, closed + 30 * day, None))
         stages.insert(1, ("handling", accepted, handle_due, closed))
+        if rng.random() < 0.25:  # 交办: an assigned deadline beside the handling period
+            stages.insert(2, ("assigned", reg, accepted + rng.randrange(20, 60) * day, closed))
+        if rng.random() < 0.03:  # rerouted once: a first 受理告知 closed by the reroute
+            stages.insert(0, ("acceptance_notice", reg, accept_due, reg + rng.randrange(day // 2, 3 * day)))
+        slots = deadline_columns((kind, due, done) for kind, _, due, done in stages)
         batch_c.append((petition_id, f"{region[:6]}{k:012d}", region, "城乡建设", stamp(reg),
                         "来访" if visit else ("网上信访", "来信", "来电")[rng.randrange(3)], stype,
                         yes if rng.random() < 0.05 else no, yes if visit and rng.random() < 0.1 else no,
                         f"p{rng.randrange(max(k, 1)):09d}" if rng.random() < 0.15 else None, case_id, unit_id,
                         "closed" if closed is not None else "assigned", 1, stamp(accepted), stamp(closed), resolution,
-                        truth, stamp(evaluated), grade, expired))
+                        truth, stamp(evaluated), grade, expired, *(stamp(slots[k]) for k in SLOT_KEYS),
+                        yes if slots["deadline_rows"] else no))
         for kind, opened, due, done in stages:
             batch_s.append((case_id, petition_id, unit_id, region, kind, stamp(opened), stamp(due), stamp(done)))
         if len(batch_c) >= CHUNK:
@@ -264,13 +278,29 @@ def measure(engine, month: str, runs: int) -> dict:
         with Session(engine) as s:
             run = compute_month(s, month=month, settings=settings, tz=TZ, now=now)
             n = s.execute(text("SELECT COUNT(*) FROM scorecard_rows WHERE month = :m"), {"m": run.month}).scalar()
+            rows = {r[0]: r[1] for r in s.execute(text("SELECT unit_id, counts FROM scorecard_rows WHERE month = :m"),
+                                                  {"m": run.month})}
             s.rollback()
+            results.setdefault(compute_module.month_counts.__name__, rows)
             return n
 
+    def scorecard_joined():
+        """The former way: the deadline counts from the stage rows joined to their cases, every case."""
+        compute_module.month_counts = month_counts_joined
+        try:
+            return scorecard()
+        finally:
+            compute_module.month_counts = month_counts
+
+    results: dict[str, dict] = {}
     bare(), bare_stages()  # warm the cache for every contender alike
-    out = interleaved({"bare": bare, "bare_stages": bare_stages, "aggregates": aggregates, "scorecard": scorecard},
-                      runs)
+    out = interleaved({"bare": bare, "bare_stages": bare_stages, "aggregates": aggregates,
+                       "scorecard_joined": scorecard_joined, "scorecard": scorecard}, runs)
+    if results["month_counts"] != results["month_counts_joined"]:
+        raise SystemExit("the slot scorecard and the joined scorecard differ")
+    out["same"] = len(results["month_counts"])
     out["ratio"] = out["scorecard"] / out["bare"]
+    out["ratio_joined"] = out["scorecard_joined"] / out["bare"]
     out["ratio_both"] = out["scorecard"] / (out["bare"] + out["bare_stages"])
     return out
 
@@ -323,7 +353,8 @@ def report(backend: str, args, r: dict, loaded: float | None) -> None:
     print(f"  bare GROUP BY stages {r['bare_stages'] * 1000:9.1f} ms  ({r['bare_stages_result']} groups)")
     print(f"  aggregates (2 GROUP BY) {r['aggregates'] * 1000:6.1f} ms  ({r['aggregates_result']} groups)")
     print(f"  scorecard (compute)  {r['scorecard'] * 1000:9.1f} ms  ({r['scorecard_result']} rows)")
-    print(f"  ratio scorecard/bare {r['ratio']:9.2f}x  (target ≤ 3x)")
+    print(f"  scorecard, former join {r['scorecard_joined'] * 1000:7.1f} ms  (same counts for {r['same']} units)")
+    print(f"  ratio scorecard/bare {r['ratio']:9.2f}x  (target ≤ 3x; former join {r['ratio_joined']:.2f}x)")
     print(f"  ratio scorecard/(bare cases + bare stages) {r['ratio_both']:.2f}x")
 
 

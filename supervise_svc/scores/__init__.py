@@ -1,7 +1,7 @@
 """三率三色 scorecards, the lagging check (工作被动落后), follow-up calls (回访) and reports.
 
 - ``domain``: pure rules (settings, rates, score, ranks, colours, streaks, follow-up sample);
-- ``aggregate``: the month's counts as SQL GROUP BY queries over the read model;
+- ``aggregate``: the month's counts as one SQL GROUP BY over the case views (deadline slots included);
 - ``compute``: compute/recompute a month, the lagging check;
 - ``followups``: record a call, the worklist;
 - ``reports``: monthly bulletin, quarterly ranking, annual evaluation (JSON and xlsx).

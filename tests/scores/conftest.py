@@ -10,6 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
 from shared import clock
+from supervise_svc.service import deadline_columns
 from supervise_svc.models import CaseStageView, CaseView, DirectoryPerson, DirectoryUnit
 from tests.helpers import auth
 
@@ -59,7 +60,8 @@ class Supervise:
                                           post="party_secretary"))
 
     def case(self, region_code: str, *, stages: list[tuple] = (), **fields) -> str:
-        """A read-model case; ``stages``: (kind, opened_at, due_at, closed_at) tuples. Returns the case id."""
+        """A read-model case; ``stages``: (kind, opened_at, due_at, closed_at) tuples, copied into the
+        case's deadline slots as the projection does. Returns the case id."""
         n = next(_ids)
         case_id = fields.pop("case_id", f"case{n:06d}")
         values = dict(petition_id=f"pet{n:06d}", display_no=f"{region_code[:6]}2026{n:06d}", region_code=region_code,
@@ -67,6 +69,7 @@ class Supervise:
                       unit_id=region_code if len(region_code) == 12 else f"{region_code}-gov",
                       statutory_type="申诉求决类", flags={})
         values.update(fields)
+        values.update(deadline_columns((kind, due, closed) for kind, _, due, closed in stages))
         with self.runtime.uow() as s:
             s.add(CaseView(**values))
             for kind, opened, due, closed in stages:
