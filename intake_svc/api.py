@@ -38,30 +38,29 @@ def _scope() -> str:
     return current_principal().user_id
 
 
-def register(data: dict, *, assume_new: bool) -> tuple[dict, int]:
-    """Register in one transaction: petition, petitioners, history, outbox, idempotency record."""
+def register(data: dict, *, assume_new: bool, key: str | None) -> tuple[dict, int]:
+    """Register in one transaction: petition, petitioners, history, outbox, idempotency record.
+
+    With an Idempotency-Key, the stored first response is looked up in the same transaction
+    (no separate read session) and returned instead; 409 if it was for another body."""
     runtime = runtime_of(current_app)
-    key = request.headers.get(idempotency.HEADER)
+    request_hash = idempotency.fingerprint(request.data) if key else None
     with runtime.uow() as session:
+        if key:
+            record = idempotency.find(session, scope=_scope(), key=key)
+            if record is not None:
+                if record.request_hash != request_hash:
+                    abort(409, message="Idempotency-Key already used with a different request body "
+                                       "(幂等键已用于不同的请求)")
+                return record.body, record.status
         reg = service.register_petition(session, runtime, data=data, principal=current_principal(), vault=vault(),
                                         assume_new=assume_new)
         status = 200 if reg.existing else 201
-        body = PETITION_OUT.dump(petition_view(reg.petition, vault(), existing=reg.existing))
+        body = PETITION_OUT.dump(petition_view(reg.petition, vault(), existing=reg.existing, plain=reg.plain))
         if key:
-            idempotency.remember(session, scope=_scope(), key=key, request_hash=idempotency.fingerprint(request.data),
-                                 status=status, body=body)
+            idempotency.remember(session, scope=_scope(), key=key, request_hash=request_hash, status=status,
+                                 body=body)
     return body, status
-
-
-def replay(key: str) -> tuple[dict, int] | None:
-    """The stored first response for this Idempotency-Key, or None; 409 if the body differs."""
-    with runtime_of(current_app).read_sessions() as session:
-        record = idempotency.find(session, scope=_scope(), key=key)
-    if record is None:
-        return None
-    if record.request_hash != idempotency.fingerprint(request.data):
-        abort(409, message="Idempotency-Key already used with a different request body (幂等键已用于不同的请求)")
-    return record.body, record.status
 
 
 @blp.route("")
@@ -81,10 +80,8 @@ class Petitions(MethodView):
         if key is not None and not (0 < len(key) <= idempotency.MAX_KEY_LENGTH and key.isprintable()):
             abort(400, message=f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters")
         for attempt in (1, 2):
-            if key and (stored := replay(key)) is not None:
-                return jsonify(stored[0]), stored[1]
             try:
-                body, status = register(data, assume_new=attempt == 1)
+                body, status = register(data, assume_new=attempt == 1, key=key)
                 return jsonify(body), status
             except IntegrityError:
                 # A resend or a concurrent duplicate (same key, or same system + county_no): the

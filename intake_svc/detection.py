@@ -12,10 +12,10 @@ from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from intake_svc.domain.rules import LEVEL_RANK, is_above
-from intake_svc.domain.similarity import Matter, MatterMatcher
+from intake_svc.domain.similarity import Matter, MatterMatcher, rules_out
 from intake_svc.models import Petition, Petitioner
 from shared import clock
 
@@ -54,13 +54,23 @@ def matter_of(petition: Petition | dict) -> Matter:
                   classic_code=get("classic_code"), text=text, respondent=get("complained_party") or "")
 
 
-def _candidates(session: Session, column, blinds: list[str], since) -> list[Petition]:
+#: What detection reads of an earlier petition (not the whole row: no ORM objects, no petitioners).
+CANDIDATE_COLUMNS = (Petition.id, Petition.display_no, Petition.title, Petition.request_text, Petition.facts,
+                     Petition.region_code, Petition.category_code, Petition.classic_code, Petition.complained_party,
+                     Petition.case_status, Petition.case_resolved, Petition.case_final, Petition.registrar_level)
+
+
+def candidates_stmt(column, blinds: list[str], since):
+    """The same person's earlier petitions in the window, newest first, at most ``MAX_CANDIDATES``."""
+    ids = select(Petitioner.petition_id).where(column.in_(blinds), Petitioner.registered_at >= since)
+    return (select(*CANDIDATE_COLUMNS).where(Petition.id.in_(ids))
+            .order_by(Petition.registered_at.desc()).limit(MAX_CANDIDATES))
+
+
+def _candidates(session: Session, column, blinds: list[str], since) -> list:
     if not blinds:
         return []
-    ids = select(Petitioner.petition_id).where(column.in_(blinds), Petitioner.registered_at >= since)
-    stmt = (select(Petition).where(Petition.id.in_(ids)).options(lazyload(Petition.petitioners))
-            .order_by(Petition.registered_at.desc()).limit(MAX_CANDIDATES))
-    return list(session.scalars(stmt))
+    return list(session.execute(candidates_stmt(column, blinds, since)))
 
 
 def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds: list[str],
@@ -76,7 +86,11 @@ def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds
     if not candidates:
         return Detection()
     by_id = {p.id: p for p in candidates}
-    best = matcher().best_match(matter_of(fields), [(p.id, matter_of(p)) for p in candidates])
+    new = matter_of(fields)
+    # Earlier petitions that cannot be the same matter whatever their text (another county, another
+    # named respondent) are left out before any text is analysed; best_match would reject them too.
+    best = matcher().best_match(new, [(p.id, matter_of(p)) for p in candidates
+                                      if not rules_out(new, p.region_code, p.complained_party or "")])
     if best is None:
         return Detection()
     earlier_id, result = best

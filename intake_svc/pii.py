@@ -50,9 +50,14 @@ class PiiVault:
         return principal.role in self.settings.pii_full_roles
 
 
-def petitioner_view(vault: PiiVault, person, *, reveal: bool) -> dict:
-    """A petitioner as the API shows it: masked unless ``reveal``."""
-    id_number, phone = vault.open(person.id_number_enc), vault.open(person.phone_enc)
+def petitioner_view(vault: PiiVault, person, *, reveal: bool,
+                    plain: tuple[str | None, str | None] | None = None) -> dict:
+    """A petitioner as the API shows it: masked unless ``reveal``.  ``plain``: the (identity number,
+    phone) this person's encrypted values hold, when the caller already has them in clear."""
+    if plain is not None:
+        id_number, phone = plain
+    else:
+        id_number, phone = vault.open(person.id_number_enc), vault.open(person.phone_enc)
     return {
         "name": person.name,
         "id_number": (id_number if reveal else mask_id_number(id_number)) if id_number else None,

@@ -1,9 +1,12 @@
 """Intake use cases.  Plain functions with an explicit session; they never commit."""
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Engine, Select, bindparam, event, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,6 +19,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.calendar import local_date
 from shared.contracts import CaseStatusChanged, PetitionRegistered
+from shared.db import create_db_engine, new_id
 from shared.regions import subtree_prefix
 from shared.runtime import ServiceRuntime
 
@@ -27,6 +31,9 @@ WITHHELD = "（保密）"
 class Registration:
     petition: Petition
     existing: bool
+    #: (identity number, phone) in clear per petitioner, when this call stored them: the response
+    #: masks these instead of decrypting what was just encrypted.
+    plain: tuple[tuple[str | None, str | None], ...] = ()
 
 
 def next_display_no(session: Session, region_code: str, tz: str) -> str:
@@ -34,21 +41,66 @@ def next_display_no(session: Session, region_code: str, tz: str) -> str:
 
     On PostgreSQL the counter is bumped in its own autocommit statement, so its row lock is held
     for that statement only, not across the whole registration (a rolled-back registration
-    leaves a gap, which is allowed).  SQLite has one writer at a time anyway: same transaction.
+    leaves a gap, which is allowed).  The statement runs on a small pool of connections that are
+    always in autocommit (``_autocommit_engine``): no isolation switch, reset or ping per call.
+    SQLite has one writer at a time anyway: same transaction.
     """
     region6, day = region_code[:6], local_date(clock.now(), tz).strftime("%Y%m%d")
     bind = session.get_bind()
     postgres = bind.dialect.name == "postgresql"
+    stmt = _SEQUENCE_UPSERT["postgresql" if postgres else "sqlite"]
+    params = {"region6": region6, "day": day}
+    if postgres:
+        engine = _autocommit_engine(bind.engine)
+        try:
+            with engine.connect() as conn:
+                seq = conn.execute(stmt, params).scalar_one()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:  # a connection that died while idle: retry once on a fresh one
+                raise
+            with engine.connect() as conn:
+                seq = conn.execute(stmt, params).scalar_one()
+    else:
+        seq = session.execute(stmt, params).scalar_one()
+    return f"{region6}{day}{seq:04d}"
+
+
+def _sequence_upsert(insert_fn):
     table = DisplaySequence.__table__
-    stmt = ((pg_insert if postgres else sqlite_insert)(table).values(region6=region6, day=day, last=1)
+    return (insert_fn(table).values(region6=bindparam("region6"), day=bindparam("day"), last=1)
             .on_conflict_do_update(index_elements=["region6", "day"], set_={"last": table.c.last + 1})
             .returning(table.c.last))
-    if postgres:
-        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            seq = conn.execute(stmt).scalar_one()
-    else:
-        seq = session.execute(stmt).scalar_one()
-    return f"{region6}{day}{seq:04d}"
+
+
+#: The counter upsert, built once per dialect (statement construction costs more than its execution).
+_SEQUENCE_UPSERT = {"postgresql": _sequence_upsert(pg_insert), "sqlite": _sequence_upsert(sqlite_insert)}
+_autocommit_engines: dict[int, Engine] = {}
+_autocommit_lock = threading.Lock()
+
+
+def _autocommit_engine(engine: Engine) -> Engine:
+    """A second, small pool on the same database whose connections stay in autocommit (one per
+    service engine).  Without pre-ping: a connection found dead is invalidated and the caller retries."""
+    found = _autocommit_engines.get(id(engine))
+    if found is not None and found.url == engine.url:
+        return found
+    with _autocommit_lock:
+        found = _autocommit_engines.get(id(engine))
+        if found is None or found.url != engine.url:
+            found = create_db_engine(engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT",
+                                     pool_pre_ping=False, pool_reset_on_return=None, pool_size=4, max_overflow=12)
+            _autocommit_engines[id(engine)] = found
+            key = id(engine)
+            event.listen(engine, "engine_disposed", lambda _e: _drop_autocommit_engine(key, found))
+            weakref.finalize(engine, _drop_autocommit_engine, key, found)
+        return found
+
+
+def _drop_autocommit_engine(key: int, engine: Engine) -> None:
+    """Dispose of the autocommit pool with its service engine (``runtime.close()``) or when that is collected."""
+    if _autocommit_engines.get(key) is engine:
+        del _autocommit_engines[key]
+    engine.dispose()
 
 
 def find_by_county_no(session: Session, system: str, county_no: str) -> Petition | None:
@@ -84,29 +136,42 @@ def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, 
                   group_visit=is_group_visit(channel=data["channel"], people_count=data["people_count"],
                                              threshold=settings.group_visit_threshold))
     people = data.get("petitioners") or []
-    id_blinds = [b for b in (vault.blind(p.get("id_number")) for p in people) if b]
-    phone_blinds = [b for b in (vault.blind(p.get("phone")) for p in people) if b]
-    found = detect(session, fields=fields, id_blinds=id_blinds, phone_blinds=phone_blinds,
-                   registrar_level=registrar_level, window_days=settings.repeat_window_days)
-    petition = Petition(**fields, display_no=next_display_no(session, data["region_code"], settings.timezone),
-                        repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
-                        repeat_score=found.repeat_score,
-                        repeat_reasons=found.repeat_reasons, reflow=found.reflow, cross_level=found.cross_level,
-                        no_longer_accepted=found.no_longer_accepted)
+    plain = tuple((p.get("id_number"), p.get("phone")) for p in people)
+    blinds = [(vault.blind(id_number), vault.blind(phone)) for id_number, phone in plain]
+    found = detect(session, fields=fields, id_blinds=[b for b, _ in blinds if b],
+                   phone_blinds=[b for _, b in blinds if b], registrar_level=registrar_level,
+                   window_days=settings.repeat_window_days)
+    # Core inserts (one statement per table, the petitioners in one executemany) instead of the
+    # ORM unit of work; the Petition returned is built from the same values and never flushed.
+    row = dict(fields, id=new_id(), display_no=next_display_no(session, data["region_code"], settings.timezone),
+               repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
+               repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
+               cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
+               case_status="", case_resolved=False, case_final=False, case_updated_at=None)
     if found.repeat_of:
-        petition.first_time = False
-    for seq, person in enumerate(people):
-        petition.petitioners.append(Petitioner(
-            seq=seq, name=person.get("name") or "", id_number_enc=vault.seal(person.get("id_number")),
-            id_blind=vault.blind(person.get("id_number")), phone_enc=vault.seal(person.get("phone")),
-            phone_blind=vault.blind(person.get("phone")), address_code=person.get("address_code"),
-            address=person.get("address") or "", registered_at=petition.registered_at))
-    session.add(petition)
-    session.flush()
-    record_change(session, petition, actor=petition.registrar, action="registered",
-                  changes={"display_no": petition.display_no, "detection": asdict(found)})
+        row["first_time"] = False
+    person_rows = [{"petition_id": row["id"], "seq": seq, "name": person.get("name") or "",
+                    "id_number_enc": vault.seal(id_number), "id_blind": id_blind,
+                    "phone_enc": vault.seal(phone), "phone_blind": phone_blind,
+                    "address_code": person.get("address_code"), "address": person.get("address") or "",
+                    "registered_at": row["registered_at"]}
+                   for seq, (person, (id_number, phone), (id_blind, phone_blind))
+                   in enumerate(zip(people, plain, blinds, strict=True))]
+    session.execute(_PETITION_INSERT, row)
+    if person_rows:
+        session.execute(_PETITIONER_INSERT, person_rows)
+    session.execute(_CHANGE_INSERT, {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"],
+                                     "action": "registered",
+                                     "changes": {"display_no": row["display_no"], "detection": asdict(found)}})
+    petition = Petition(**row)
+    petition.petitioners = [Petitioner(**p) for p in person_rows]
     runtime.emit(session, registered_event(petition, found))
-    return Registration(petition, existing=False)
+    return Registration(petition, existing=False, plain=plain)
+
+
+_PETITION_INSERT = insert(Petition.__table__)
+_PETITIONER_INSERT = insert(Petitioner.__table__)
+_CHANGE_INSERT = insert(PetitionChange.__table__)
 
 
 def category_version() -> str:

@@ -350,15 +350,11 @@ def create_api_key(url: str, name: str, jurisdiction: str = JURISDICTION) -> tup
 
 def candidate_sql(engine, blinds: list[str]):
     """The detection candidate query exactly as intake_svc.detection._candidates builds it."""
-    from sqlalchemy import select
-
-    from intake_svc.detection import MAX_CANDIDATES
-    from intake_svc.models import Petition, Petitioner
+    from intake_svc.detection import candidates_stmt
+    from intake_svc.models import Petitioner
 
     since = datetime.now(timezone.utc) - timedelta(days=365)
-    ids = select(Petitioner.petition_id).where(Petitioner.id_blind.in_(blinds), Petitioner.registered_at >= since)
-    stmt = (select(Petition).where(Petition.id.in_(ids)).order_by(Petition.registered_at.desc())
-            .limit(MAX_CANDIDATES))
+    stmt = candidates_stmt(Petitioner.id_blind, blinds, since)
     compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     return str(compiled), compiled.params
 
@@ -441,6 +437,7 @@ PHASES = (
     ("outbox relay (publish to Redis, mark published)", ("OutboxRelay.",)),
     ("marshmallow Schema() construction per request", ("Schema.__init__ (marshmallow",)),
     ("ORM flush (INSERT petition, petitioner, history, outbox)", ("Session._flush",)),
+    ("Core inserts (petition, petitioners, history)", ("register_petition (intake_svc/service.py);Session.execute",)),
     ("repeat detection (candidate query + matcher)", ("detect (intake_svc/detection",)),
     ("display number upsert", ("next_display_no",)),
     ("duplicate check by county_no", ("find_by_county_no",)),

@@ -259,6 +259,15 @@ def category_similarity(new: Matter, earlier: Matter) -> tuple[float, str]:
     return 0.5, f"内容分类同一大类({name}: {new.category_code}≠{earlier.category_code})"
 
 
+def rules_out(new: Matter, earlier_region: str, earlier_respondent: str) -> bool:
+    """True when ``compare`` would reject the earlier matter before looking at the text: another
+    county-level location, or two named respondents that differ.  Cheap (no tokenising)."""
+    if location_similarity(new.region_code, earlier_region)[0] < 0.6:
+        return True
+    overlap = respondent_overlap(new.respondent, earlier_respondent)
+    return overlap is not None and overlap < RESPONDENT_MIN_OVERLAP
+
+
 # ---------------------------------------------------------------- the matcher
 
 class MatterMatcher:
@@ -311,6 +320,8 @@ class MatterMatcher:
         on a tie), or None."""
         best: tuple[str, MatchResult] | None = None
         for key, earlier in candidates:
+            if rules_out(new, earlier.region_code, earlier.respondent):
+                continue  # compare would say "not the same matter" whatever the text
             result = self.compare(new, earlier)
             if result.same_matter and (best is None or result.score > best[1].score):
                 best = (key, result)
