@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import dramatiq
 from sqlalchemy import Index, Integer, String, Text, delete, func, insert, select, text, update
@@ -75,20 +76,58 @@ class InboxMixin:
     processed_at: Mapped[datetime] = mapped_column(index=True)
 
 
+#: ``json.dumps(obj, ensure_ascii=False)`` without building an encoder per call (same output).
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` of ``shared.db.new_id`` (random UUID4 as 32 hex characters) from one ``os.urandom`` call:
+    the version (4) and variant (RFC 4122) bits set as ``uuid.uuid4`` sets them."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
+    text = raw.hex()
+    return [text[i:i + 32] for i in range(0, 32 * count, 32)]
+
+
+def _outbox_rows(payloads: Iterable[Any], *, producer: str) -> tuple[list[dict], list[str]]:
+    """The outbox rows of ``payloads`` (one envelope each, one row per route) and their event ids."""
+    now, correlation_id = clock.now(), get_correlation_id()
+    rows: list[dict] = []
+    event_ids: list[str] = []
+    payloads = list(payloads)
+    ids = iter(_new_ids(len(payloads) * 2))
+    for payload in payloads:
+        envelope = envelope_for(payload, id=next(ids), occurred_at=now, producer=producer,
+                                correlation_id=correlation_id)
+        routes = ROUTES.get(envelope.type)
+        if not routes:
+            raise LookupError(f"no consumer is routed for {envelope.type}")
+        body = _encode_json(dump_envelope(envelope))
+        for queue_name, actor_name in routes:
+            row_id = next(ids, None) or new_id()  # one id per payload is drawn ahead; more routes draw more
+            rows.append({"id": row_id, "event_id": envelope.id, "message_type": envelope.type,
+                         "queue_name": queue_name, "actor_name": actor_name, "body": body, "status": PENDING,
+                         "created_at": now, "attempts": 0})
+        event_ids.append(envelope.id)
+    return rows, event_ids
+
+
 def emit(session: Session, outbox_model: type, payload: Any, *, producer: str) -> str:
     """Add the message for ``payload`` to the outbox, one row per consumer. Returns the event id."""
-    envelope = envelope_for(payload, id=new_id(), occurred_at=clock.now(), producer=producer,
-                            correlation_id=get_correlation_id())
-    body = json.dumps(dump_envelope(envelope), ensure_ascii=False)
-    routes = ROUTES.get(envelope.type)
-    if not routes:
-        raise LookupError(f"no consumer is routed for {envelope.type}")
-    session.execute(insert(outbox_model.__table__), [
-        {"id": new_id(), "event_id": envelope.id, "message_type": envelope.type, "queue_name": queue_name,
-         "actor_name": actor_name, "body": body, "status": PENDING, "created_at": envelope.occurred_at,
-         "attempts": 0} for queue_name, actor_name in routes])
-    session.info[OUTBOX_WRITTEN] = True
-    return envelope.id
+    return emit_many(session, outbox_model, [payload], producer=producer)[0]
+
+
+def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, producer: str) -> list[str]:
+    """``emit`` for each payload in order (one envelope each with a new id, one row per route), with one
+    ``clock.now()`` and the current correlation id for all, and all the rows in ONE executemany INSERT
+    (Core, no unit of work; batched as multi-row VALUES by SQLAlchemy's insertmanyvalues on PostgreSQL).
+    LookupError for an unrouted type (nothing is written).  Returns the event ids in order."""
+    rows, event_ids = _outbox_rows(payloads, producer=producer)
+    if rows:
+        session.execute(insert(outbox_model.__table__), rows)
+        session.info[OUTBOX_WRITTEN] = True
+    return event_ids
 
 
 def claim_message(session: Session, inbox_model: type, message_id: str, actor_name: str) -> bool:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import dramatiq
 from sqlalchemy import Engine, delete, text
@@ -21,7 +21,7 @@ from shared.broker import confirm_middleware, make_broker
 from shared.config import Settings
 from shared.db import create_db_engine, session_factory, unit_of_work
 from shared.observability import ServiceMetrics, metrics_for
-from shared.outbox import OutboxRelay, after_commit_kick, claim_message, emit
+from shared.outbox import OutboxRelay, after_commit_kick, claim_message, emit, emit_many
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ class ServiceRuntime:
 
     def emit(self, session: Session, payload: Any) -> str:
         return emit(session, self.outbox_model, payload, producer=self.name)
+
+    def emit_many(self, session: Session, payloads: Iterable[Any]) -> list[str]:
+        """``emit`` for each payload in order, all the outbox rows in one INSERT; the event ids."""
+        return emit_many(session, self.outbox_model, payloads, producer=self.name)
 
     def claim(self, session: Session, message_id: str, actor_name: str) -> bool:
         return claim_message(session, self.inbox_model, message_id, actor_name)

@@ -29,24 +29,22 @@ reopened (复查/复核 变更/撤销, reflow), so the same condition after a re
 from __future__ import annotations
 
 import functools
-import json
 import logging
+import operator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, Iterable
 
-from marshmallow import fields
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.calendar import DEFAULT_TZ
-from shared.contracts import FINDING_RULES, PAYLOADS, ROUTES, Envelope, FindingChanged, envelope_for
-from shared.db import is_postgres, new_id
-from shared.observability import get_correlation_id
-from shared.outbox import OUTBOX_WRITTEN, PENDING
+from shared.contracts import FINDING_RULES, FindingChanged
+from shared.db import UTCDateTime, is_postgres, new_id
+from shared.outbox import emit_many
 from shared.runtime import ServiceRuntime
 from supervise_svc.domain import ladder as rules
 from supervise_svc.domain.lifecycle import IllegalTransition, next_status
@@ -56,7 +54,7 @@ from supervise_svc.models import (CaseView, Counter, DirectoryUnit, Escalation, 
 log = logging.getLogger(__name__)
 
 __all__ = ["BadInput", "NotFound", "IllegalTransition", "open_finding", "open_findings", "act", "record",
-           "emit_changed", "emit_many", "next_number", "reserve_numbers", "check_spec"]
+           "emit_changed", "emit_many", "next_number", "reserve_numbers", "reserve_number_blocks", "check_spec"]
 
 
 class BadInput(Exception):
@@ -100,61 +98,107 @@ def reserve_numbers(session: Session, prefix: str, region_code: str, at: datetim
     return [f"{key}{n:04d}" for n in range(last - count + 1, last + 1)]
 
 
-@functools.cache
-def _payload_dumper(key: tuple[str, int]):
-    """A dump of the payload schema equal to ``schema.dump``: plain str / None / dict values are taken as they
-    are (what marshmallow's String and Dict fields return for them), any other value goes through its field."""
-    schema = PAYLOADS[key]()
-    plan = [(name, field.data_key or name, field.attribute or name, field,
-             isinstance(field, fields.String),
-             type(field) is fields.Dict and field.key_field is None and field.value_field is None)
-            for name, field in schema.dump_fields.items()]
+def reserve_number_blocks(session: Session, prefix: str, counts: dict[str, int], at: datetime,
+                          tz: str = DEFAULT_TZ) -> dict[str, list[str]]:
+    """``reserve_numbers`` for several regions (region code -> count) with ONE counter statement (a multi-row
+    upsert … RETURNING); the counter rows are written in key order, so concurrent sweeps lock them in the
+    same order.  Returns region code -> its consecutive numbers."""
+    from zoneinfo import ZoneInfo
 
-    def dump(payload) -> dict:
-        out = {}
-        for name, key, attribute, field, is_str, is_dict in plan:
-            value = getattr(payload, attribute)
-            if value is None or (is_str and type(value) is str):
-                out[key] = value
-            elif is_dict and type(value) is dict:
-                out[key] = dict(value)
-            else:
-                out[key] = field.serialize(name, payload, accessor=schema.get_attribute)
-        return out
-
-    return dump
-
-
-def _dump_envelope(envelope: Envelope) -> dict:
-    """``shared.contracts.dump_envelope``'s exact output (same keys, order and values) without its
-    ``dataclasses.asdict`` deep copy of the payload (discarded there) nor a second schema pass over the
-    envelope's plain fields: 4–6× faster, which matters for thousands of messages per sweep."""
-    return {"type": envelope.type, "version": envelope.version, "id": envelope.id,
-            "occurred_at": envelope.occurred_at.isoformat(), "producer": envelope.producer,
-            "correlation_id": envelope.correlation_id,
-            "payload": _payload_dumper((envelope.type, envelope.version))(envelope.payload)}
+    counts = {region: n for region, n in counts.items() if n > 0}
+    if not counts:
+        return {}
+    month = at.astimezone(ZoneInfo(tz)).strftime("%Y%m")
+    key_of = {region: f"{prefix}{region[:6]}{month}" for region in counts}
+    wanted: dict[str, int] = {}
+    for region, n in counts.items():
+        wanted[key_of[region]] = wanted.get(key_of[region], 0) + n
+    table = Counter.__table__
+    stmt = _insert(session)(table).values([{"key": key, "value": wanted[key]} for key in sorted(wanted)])
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": table.c.value + stmt.excluded.value})
+    last = dict(session.execute(stmt.returning(table.c.key, table.c.value)).all())
+    out: dict[str, list[str]] = {}
+    for region, n in counts.items():  # regions sharing a county (same key) take consecutive blocks in turn
+        key = key_of[region]
+        first = last[key] - wanted[key] + 1
+        out[region] = [f"{key}{v:04d}" for v in range(first, first + n)]
+        wanted[key] -= n
+    return out
 
 
-def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, producer: str) -> list[str]:
-    """``shared.outbox.emit`` for many payloads: the outbox rows of all of them in one executemany INSERT
-    (same rows, ids, bodies and routes as one ``emit`` per payload).  Returns the event ids."""
-    now, correlation_id = clock.now(), get_correlation_id()
-    rows, event_ids = [], []
-    for payload in payloads:
-        envelope = envelope_for(payload, id=new_id(), occurred_at=now, producer=producer,
-                                correlation_id=correlation_id)
-        routes = ROUTES.get(envelope.type)
-        if not routes:
-            raise LookupError(f"no consumer is routed for {envelope.type}")
-        body = json.dumps(_dump_envelope(envelope), ensure_ascii=False)
-        rows += [{"id": new_id(), "event_id": envelope.id, "message_type": envelope.type, "queue_name": queue_name,
-                  "actor_name": actor_name, "body": body, "status": PENDING, "created_at": now, "attempts": 0}
-                 for queue_name, actor_name in routes]
-        event_ids.append(envelope.id)
-    if rows:
-        session.execute(insert(outbox_model.__table__), rows)
-        session.info[OUTBOX_WRITTEN] = True
-    return event_ids
+def bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert ``rows`` (all with the same keys) into ``table`` in the session's transaction, without the ORM.
+
+    Each value is first passed through its column type's bind processor exactly as a Core INSERT would (aware
+    datetimes -> UTC, JSON -> text; a datetime's conversion computed once per distinct instant), then:
+    PostgreSQL: one ``COPY … FROM STDIN`` — for plain appends of fresh rows only (no ON CONFLICT: a duplicate
+    key fails the COPY as it would fail the INSERT, raised as SQLAlchemy's IntegrityError); SQLite: one
+    DBAPI executemany INSERT (no per-row parameter compilation)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    processors = []
+    for i, name in enumerate(names):
+        process = table.c[name].type._cached_bind_processor(dialect)
+        if process is not None and isinstance(table.c[name].type, UTCDateTime):
+            process = functools.lru_cache(maxsize=64)(process)  # the rows of a batch share a few instants
+        if process is not None:
+            processors.append((i, process))
+    take = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+
+    def values(row: dict) -> tuple:
+        out = list(take(row))
+        for i, process in processors:
+            out[i] = process(out[i])
+        return tuple(out)
+
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    target = dialect.identifier_preparer.format_table(table)
+    if not is_postgres(session):
+        connection.exec_driver_sql(f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})",
+                                   [values(row) for row in rows])
+        return
+    sql = f"COPY {target} ({quoted}) FROM STDIN"
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(values(row))
+    except dialect.loaded_dbapi.Error as exc:  # as an INSERT would fail: IntegrityError etc.
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def insert_new_findings(session: Session, rows: list[dict]) -> set[str]:
+    """INSERT the finding ``rows`` (all with the same keys) ``ON CONFLICT (dedupe_key) DO NOTHING`` in one
+    statement; returns the ids actually inserted.
+
+    PostgreSQL: ``INSERT … SELECT * FROM unnest(one array per column) … RETURNING id`` — one statement
+    with one parameter per column, whatever the number of rows (a multi-row VALUES with a parameter per
+    value costs several times more to bind, parse and plan); each value passed through its column type's
+    bind processor as an INSERT would.  SQLite: a Core executemany INSERT … RETURNING."""
+    table = Finding.__table__
+    if not rows:
+        return set()
+    if not is_postgres(session):
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+        return set(session.execute(stmt, rows).scalars())
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    names = list(rows[0])
+    params, arrays = {}, []
+    for i, name in enumerate(names):
+        column = table.c[name]
+        process = column.type._cached_bind_processor(dialect)
+        params[f"p{i}"] = [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
+        arrays.append(f"%(p{i})s::{column.type.compile(dialect=dialect)}[]")
+    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)}) "
+           f"SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+    return set(connection.exec_driver_sql(sql, params).scalars())
 
 
 def record(session: Session, finding: Finding, *, action: str, actor: str, at: datetime, reason: str = "",
@@ -300,9 +344,10 @@ def open_findings(session: Session, runtime: ServiceRuntime, specs: list[dict], 
     """Open many findings detected at ``detected_at``: the same findings, numbers, rungs, history, escalations,
     notices and finding.changed messages as ``open_finding(**spec)`` for each spec in order, with a handful
     of statements — one SELECT of the existing dedupe keys, one of the unit names, one GROUP BY per repeat
-    rule, three of the directory, one counter UPDATE per region-month, the findings in one INSERT … ON CONFLICT
-    (dedupe_key) DO NOTHING RETURNING id, then one executemany INSERT each of the history, escalations,
-    notices and outbox.  Returns the ids of the findings opened (a spec whose key exists opens nothing).
+    rule, three of the directory, one counter upsert for all the region-months, the findings in one INSERT …
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id (``insert_new_findings``), then one bulk write each of the
+    history, escalations and notices (``bulk_insert``: COPY on PostgreSQL) and one executemany INSERT of the
+    outbox rows (``shared.outbox.emit_many``).  Returns the ids of the findings opened (a spec whose key exists opens nothing).
 
     Each spec holds ``open_finding``'s keyword arguments except ``detected_at`` (validate each with
     ``check_spec`` first).  Any error leaves the caller to roll back its savepoint (and go row by row)."""
@@ -343,12 +388,11 @@ def open_findings(session: Session, runtime: ServiceRuntime, specs: list[dict], 
     by_region: dict[str, list[dict]] = {}  # one number sequence per county and month (one month here)
     for row in rows:
         by_region.setdefault(row["region_code"][:6], []).append(row)
+    numbers = reserve_number_blocks(session, "DC", {region: len(group) for region, group in by_region.items()}, at, tz)
     for region, group in by_region.items():
-        for row, number in zip(group, reserve_numbers(session, "DC", region, at, len(group), tz), strict=True):
+        for row, number in zip(group, numbers[region], strict=True):
             row["finding_no"] = number
-    table = Finding.__table__
-    stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    inserted = set(session.execute(stmt, rows).scalars())  # a concurrent opener may have won a key: skipped
+    inserted = insert_new_findings(session, rows)  # a concurrent opener may have won a key: skipped
     opened = [(SimpleNamespace(**row), spec, decided_by)  # plain rows: the notices only read them
               for row, (spec, decided_by) in zip(rows, plans, strict=True) if row["id"] in inserted]
     if not opened:
@@ -378,10 +422,9 @@ def open_findings(session: Session, runtime: ServiceRuntime, specs: list[dict], 
             payloads.append(payload)
             notices.append(row)
         payloads.append(changed_payload(finding, at=at, reason="opened"))
-    session.execute(insert(FindingEvent.__table__), events)
-    session.execute(insert(Escalation.__table__), escalations)
-    if notices:
-        session.execute(insert(FindingNotice.__table__), notices)
+    bulk_insert(session, FindingEvent.__table__, events)
+    bulk_insert(session, Escalation.__table__, escalations)
+    bulk_insert(session, FindingNotice.__table__, notices)
     emit_many(session, runtime.outbox_model, payloads, producer=runtime.name)
     ids = [f.id for f, _, _ in opened]
     session.info.setdefault("fresh_findings", set()).update(ids)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, JSON, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from supervise_svc.models import Base, CaseStageView
+from supervise_svc.models import Base
 
 
 class ScorecardRun(Base):
@@ -97,9 +97,3 @@ class FollowUp(Base):
     caller: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
     findings: Mapped[list] = mapped_column(JSON, default=list)  # ids of the findings it opened
-
-
-#: The scorecard reads the stages due in a month (open or closed) as a range on ``due_at``;
-#: core's partial index only holds open, unexamined rows.  Declared here, on the read model's
-#: stage table, so that the migration of the scorecard tables creates it as well.
-Index("ix_supervise_case_stages_due_at", CaseStageView.due_at)

@@ -16,6 +16,8 @@ within the sweep interval (scheduler, ``sweep_interval_seconds``) + the sweep ti
     .venv/bin/python bench/supervise/sweep.py                         # SQLite, 1,000,000 + 1,000
     .venv/bin/python bench/supervise/sweep.py --backend postgres      # a scratch database on 127.0.0.1:5432
     .venv/bin/python bench/supervise/sweep.py --rows 100000 --path row_by_row   # the per-row path (before)
+    .venv/bin/python bench/supervise/sweep.py --database-url sqlite:////tmp/sv.db --reuse --statements
+        # keep the filled cases for the next run; time each SQL statement and the commits of one more sweep
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def scratch_postgres() -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
 
 
-def build(database_url: str | None):
+def build(database_url: str | None, *, reuse: bool = False):
     from shared import clock
     from shared.config import Settings
     from supervise_svc.app import build_runtime
@@ -57,7 +59,8 @@ def build(database_url: str | None):
     settings = Settings(data_dir=data_dir, secret_key="bench-secret-key-0123456789", clock_control=True,
                         database_urls={"supervise": database_url} if database_url else {})
     runtime = build_runtime(settings, broker=StubBroker())
-    runtime.metadata.drop_all(runtime.engine)
+    if not reuse:
+        runtime.metadata.drop_all(runtime.engine)
     runtime.create_schema()
     clock.current().set(START, frozen=True)
     return runtime
@@ -110,19 +113,27 @@ def fill(runtime, rows: int, due: int, units: list[dict]) -> None:
     from supervise_svc.models import CaseStageView, CaseView
 
     total = rows + due
+    # Columns of the models not filled here get their scalar defaults (COPY does not apply Python defaults).
+    view_extra = {c.name: c.default.arg for c in CaseView.__table__.columns
+                  if c.name not in VIEW_COLS and c.default is not None and c.default.is_scalar}
+    stage_extra = {c.name: c.default.arg for c in CaseStageView.__table__.columns
+                   if c.name not in STAGE_COLS and c.default is not None and c.default.is_scalar}
+    view_cols, stage_cols = (*VIEW_COLS, *view_extra), (*STAGE_COLS, *stage_extra)
     if runtime.engine.dialect.name == "postgresql":
         raw = runtime.engine.raw_connection()
         try:
             cur = raw.driver_connection.cursor()
-            with cur.copy(f"COPY case_views ({', '.join(VIEW_COLS)}) FROM STDIN") as vcopy:
+            with cur.copy(f"COPY case_views ({', '.join(view_cols)}) FROM STDIN") as vcopy:
                 for i in range(total):
                     view, _ = rows_of(i, due, units)
+                    view.update(view_extra)
                     vcopy.write_row([json.dumps(view[c]) if c in ("flags", "commitments", "closure_failed")
-                                     else view[c] for c in VIEW_COLS])
-            with cur.copy(f"COPY supervise_case_stages ({', '.join(STAGE_COLS)}) FROM STDIN") as scopy:
+                                     else view[c] for c in view_cols])
+            with cur.copy(f"COPY supervise_case_stages ({', '.join(stage_cols)}) FROM STDIN") as scopy:
                 for i in range(total):
                     _, stage = rows_of(i, due, units)
-                    scopy.write_row([stage[c] for c in STAGE_COLS])
+                    stage.update(stage_extra)
+                    scopy.write_row([stage[c] for c in stage_cols])
             raw.commit()
         finally:
             raw.close()
@@ -167,6 +178,56 @@ def counts(runtime) -> dict[str, int]:
             ("notices", m.FindingNotice), ("outbox", runtime.outbox_model))}
 
 
+def statement_timing(runtime) -> None:
+    """One more sweep (effects undone first) with each SQL statement timed at the cursor (count, total ms,
+    rows in the executemany batches) and the commits timed: where the sweep's time goes."""
+    from collections import defaultdict
+
+    from sqlalchemy import event
+
+    from supervise_svc import checks
+
+    stats: dict[str, list] = defaultdict(lambda: [0, 0.0, 0])
+    commits: list[float] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("started", []).append(time.perf_counter())
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        entry = stats[" ".join(statement.split())[:110]]
+        entry[0] += 1
+        entry[1] += time.perf_counter() - conn.info["started"].pop()
+        entry[2] += len(parameters) if executemany else 1
+
+    def before_commit(session):
+        session.info["commit_started"] = time.perf_counter()
+
+    def after_commit(session):
+        if "commit_started" in session.info:
+            commits.append(time.perf_counter() - session.info.pop("commit_started"))
+
+    reset(runtime)
+    event.listen(runtime.engine, "before_cursor_execute", before)
+    event.listen(runtime.engine, "after_cursor_execute", after)
+    event.listen(runtime.sessions, "before_commit", before_commit)
+    event.listen(runtime.sessions, "after_commit", after_commit)
+    try:
+        started = time.perf_counter()
+        checks.overdue_sweep(runtime)
+        total = time.perf_counter() - started
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", before)
+        event.remove(runtime.engine, "after_cursor_execute", after)
+        event.remove(runtime.sessions, "before_commit", before_commit)
+        event.remove(runtime.sessions, "after_commit", after_commit)
+    in_sql = sum(v[1] for v in stats.values())
+    print(f"statement timing of one sweep: {total * 1000:.0f} ms in all, {in_sql * 1000:.0f} ms in "
+          f"{sum(v[0] for v in stats.values())} cursor executions, commits {sum(commits) * 1000:.0f} ms, "
+          f"the rest (Python) {(total - in_sql - sum(commits)) * 1000:.0f} ms")
+    for statement, (n, seconds, rows) in sorted(stats.items(), key=lambda kv: -kv[1][1])[:14]:
+        print(f"  {seconds * 1000:8.1f} ms  x{n:<4} rows {rows:<6} {statement}")
+
+
 def main() -> None:
     from supervise_svc import checks
 
@@ -178,6 +239,10 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="supervise database (default: per --backend)")
     parser.add_argument("--path", choices=("set_based", "row_by_row"), default="set_based",
                         help="row_by_row: the per-row fallback path (the sweep as it was before)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the cases of an earlier run of the same size in --database-url (no refill)")
+    parser.add_argument("--statements", action="store_true",
+                        help="then time each SQL statement and the commit of one more sweep")
     args = parser.parse_args()
     url = args.database_url or (scratch_postgres() if args.backend == "postgres" else None)
     if args.path == "row_by_row":
@@ -185,12 +250,23 @@ def main() -> None:
             raise RuntimeError("set-based path disabled by --path row_by_row")
         checks.open_findings = unavailable
         logging.getLogger(checks.__name__).setLevel(logging.CRITICAL)
-    runtime = build(url)
-    units = load_directory(runtime)
+    runtime = build(url, reuse=args.reuse)
+    from supervise_svc.models import CaseStageView
+
+    with runtime.engine.connect() as conn:
+        present = conn.scalar(select(func.count()).select_from(CaseStageView))
     started = time.perf_counter()
-    fill(runtime, args.rows, args.due, units)
-    print(f"{runtime.engine.dialect.name}: filled {args.rows + args.due:,} open cases (views + stages) over "
-          f"{len(units)} handling units in {time.perf_counter() - started:.1f}s; path {args.path}")
+    if args.reuse and present == args.rows + args.due:
+        with runtime.engine.begin() as conn:
+            conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="handling"))
+        print(f"{runtime.engine.dialect.name}: reusing {present:,} open cases; path {args.path}")
+    else:
+        if present:
+            runtime.metadata.drop_all(runtime.engine)
+            runtime.create_schema()
+        fill(runtime, args.rows, args.due, load_directory(runtime))
+        print(f"{runtime.engine.dialect.name}: filled {args.rows + args.due:,} open cases (views + stages) over "
+              f"the handling units of the demo directory in {time.perf_counter() - started:.1f}s; path {args.path}")
     raw, sweep, cpu = [], [], []
     for _ in range(args.repeat):
         reset(runtime)
@@ -204,8 +280,6 @@ def main() -> None:
         assert result == {"examined": args.due, "opened": args.due, "failed": 0}, result
     effects = counts(runtime)
     # The same sweep when the due rows are the petitioner's windows: claim + mark, no finding to open.
-    from supervise_svc.models import CaseStageView
-
     with runtime.engine.begin() as conn:
         conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="review_request"))
     bare = []
@@ -228,6 +302,10 @@ def main() -> None:
     print(f"  rows written per sweep: {effects}")
     print(f"detection latency: at most sweep interval {interval:.0f} s + sweep {sweep_m:.2f} s = "
           f"{interval + sweep_m:.2f} s (on average {interval / 2 + sweep_m:.2f} s)")
+    with runtime.engine.begin() as conn:  # as filled (a --reuse run finds them so)
+        conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="handling"))
+    if args.statements:
+        statement_timing(runtime)
     runtime.close()
 
 

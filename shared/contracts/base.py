@@ -11,13 +11,14 @@ the old one until every producer has moved.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, post_load
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
+
 
 class PayloadSchema(Schema):
     """Builds the payload dataclass on load; unknown keys are ignored (forward compatible)."""
@@ -52,9 +53,17 @@ def register(message_type: str, version: int, schema: type["PayloadSchema"], *,
             existing.append(consumer)
 
 
+#: payload class -> (type, version) found by ``_type_of`` (checked against ``PAYLOADS`` on each use).
+_KEY_OF_CLASS: dict[type, tuple[str, int]] = {}
+
+
 def _type_of(payload: Any) -> tuple[str, int]:
+    key = _KEY_OF_CLASS.get(type(payload))
+    if key is not None and key in PAYLOADS and isinstance(payload, PAYLOADS[key].__payload__):
+        return key
     for key, schema in PAYLOADS.items():
         if isinstance(payload, schema.__payload__):
+            _KEY_OF_CLASS[type(payload)] = key
             return key
     raise TypeError(f"{type(payload).__name__} is not a registered contract payload")
 
@@ -92,11 +101,99 @@ def _schema(cls: type[Schema]) -> Schema:
     return cls()
 
 
+def _plan_kind(field: fields.Field) -> tuple[str, bool]:
+    """How ``_dumper`` serialises a value of ``field``: a shortcut equal to ``field._serialize`` for the
+    common exact types (see ``_dumper``), and whether ``None`` dumps as ``None`` for that field class."""
+    if type(field).get_value is not fields.Field.get_value or not field._CHECK_ATTRIBUTE:
+        return "field", False
+    method = type(field)._serialize
+    none_safe = method in _NONE_SAFE
+    if method is fields.Field._serialize:
+        return "identity", none_safe
+    if method is fields.String._serialize:
+        return "str", none_safe
+    if method is fields.Mapping._serialize and field.key_field is None and field.value_field is None \
+            and field.mapping_type is dict:
+        return "dict", none_safe
+    if method is fields.DateTime._serialize and field.format in ("iso", "iso8601"):
+        return "datetime", none_safe
+    if method is fields.Number._serialize and field.num_type is int and not field.as_string:
+        return "int", none_safe
+    return "field", none_safe
+
+
+_NONE_SAFE = {fields.Field._serialize, fields.String._serialize, fields.Mapping._serialize,
+              fields.DateTime._serialize, fields.Number._serialize, fields.List._serialize,
+              fields.Nested._serialize}
+
+
+@functools.lru_cache(maxsize=None)
+def _dumper(cls: type[Schema]) -> Callable[[Any], dict]:
+    """``_schema(cls).dump`` for one object (same keys, order and values), without marshmallow's per-field
+    machinery for the values whose dump is known: ``None`` (for the field classes that dump it as
+    ``None``), an exact ``str`` for a String, an exact ``dict`` for a plain Dict (shallow copy), a
+    ``bool``/anything for a field that dumps values as they are (Boolean), an exact ``datetime`` for an ISO
+    DateTime (``isoformat()``), an exact ``int`` for an Integer.  Any other value (and a missing attribute,
+    a dotted ``attribute``, a list, a nested schema) goes through ``field.serialize`` as ``Schema.dump``
+    does; a schema with dump hooks or a custom accessor uses ``Schema.dump`` itself.  Dump never validates."""
+    schema = _schema(cls)
+    if (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP] or schema.dict_class is not dict
+            or type(schema).get_attribute is not Schema.get_attribute):
+        return schema.dump
+    plan = []
+    for name, field in schema.dump_fields.items():
+        attribute = field.attribute if field.attribute is not None else name
+        kind, none_safe = _plan_kind(field) if "." not in attribute else ("field", False)
+        plan.append((name, field.data_key if field.data_key is not None else name, attribute, field, kind,
+                     none_safe))
+    get_attribute = schema.get_attribute
+    last_instant: list = [(None, "")]  # (the last datetime formatted, its text)
+
+    def dump(obj: Any) -> dict:
+        if type(obj) is dict:  # all the keys are there (the envelope below): get_value reads obj[key]
+            get = obj.get
+        elif hasattr(obj, "__getitem__"):
+            get = functools.partial(get_attribute, obj)
+        else:  # a dataclass: get_value reads the attribute
+            get = functools.partial(getattr, obj)
+        out = {}
+        for name, key, attribute, field, kind, none_safe in plan:
+            value = get(attribute, missing)
+            if value is None and none_safe:
+                out[key] = None
+                continue
+            vtype = type(value)
+            if kind == "str" and vtype is str or kind == "identity" and value is not missing:
+                out[key] = value
+            elif kind == "dict" and vtype is dict:
+                out[key] = dict(value)
+            elif kind == "datetime" and vtype is datetime:
+                seen, text = last_instant[0]  # the messages of a batch share their instants: format once
+                if seen is not value:
+                    text = value.isoformat()
+                    last_instant[0] = (value, text)  # one atomic store: threads never see half a pair
+                out[key] = text
+            elif kind == "int" and vtype is int:
+                out[key] = value
+            else:
+                value = field.serialize(name, obj, accessor=get_attribute)
+                if value is not missing:
+                    out[key] = value
+        return out
+
+    return dump
+
+
 def dump_envelope(envelope: Envelope) -> dict:
-    """Envelope -> JSON-ready dict (payload validated by its schema)."""
-    data = dataclasses.asdict(envelope)
-    data["payload"] = _schema(PAYLOADS[(envelope.type, envelope.version)]).dump(envelope.payload)
-    return _schema(EnvelopeSchema).dump(data)
+    """Envelope -> JSON-ready dict: exactly ``EnvelopeSchema().dump`` of the envelope whose payload is
+    ``schema.dump(payload)`` of its registered schema (the wire format), built field by field (``_dumper``)
+    rather than through ``dataclasses.asdict`` and two full schema passes — several times faster, which
+    matters for a sweep that writes thousands of messages.  Dump does not validate (load does)."""
+    payload = _dumper(PAYLOADS[(envelope.type, envelope.version)])(envelope.payload)
+    return _dumper(EnvelopeSchema)({
+        "type": envelope.type, "version": envelope.version, "id": envelope.id,
+        "occurred_at": envelope.occurred_at, "producer": envelope.producer,
+        "correlation_id": envelope.correlation_id, "payload": payload})
 
 
 def load_envelope(data: dict) -> Envelope:
