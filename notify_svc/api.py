@@ -5,7 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from notify_svc import delivery as delivery_mod
 from notify_svc import service
@@ -141,6 +141,32 @@ class Deliveries(MethodView):
             if query["channel"]:
                 stmt = stmt.where(Delivery.channel == query["channel"])
             return list(session.scalars(stmt.order_by(Delivery.created_at.desc()).limit(500)))
+
+
+class DeliveryStatsSchema(Schema):
+    notices = fields.Integer(metadata={"description": "notices in inboxes (every notice has one)"})
+    acknowledged = fields.Integer()
+    by_type = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Dict(),
+                             metadata={"description": "channel -> status -> deliveries"})
+
+
+@ops_blp.route("/stats")
+class DeliveryStats(MethodView):
+    @require_roles("admin")
+    @ops_blp.response(200, DeliveryStatsSchema)
+    def get(self):
+        """Operator overview: notices, acknowledgements, notices by type, deliveries by channel and status."""
+        with runtime_of(current_app).read_sessions() as session:
+            by_channel: dict[str, dict[str, int]] = {}
+            for channel, status, count in session.execute(
+                    select(Delivery.channel, Delivery.status, func.count()).group_by(Delivery.channel, Delivery.status)):
+                by_channel.setdefault(channel, {})[status] = count
+            by_type = dict(session.execute(select(Notice.notice_type, func.count()).group_by(Notice.notice_type)).all())
+            return {"notices": session.scalar(select(func.count()).select_from(Notice)),
+                    "acknowledged": session.scalar(select(func.count()).select_from(Notice)
+                                                   .where(Notice.acknowledged_at.is_not(None))),
+                    "by_type": by_type, "by_channel": by_channel}
 
 
 @ops_blp.route("/<delivery_id>/retry")

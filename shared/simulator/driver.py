@@ -568,6 +568,14 @@ class Simulation:
             states[i["status"]] = states.get(i["status"], 0) + 1
         lines.append(f"约谈 {len(interviews)} 次: " + ("，".join(f"{k} {v}" for k, v in sorted(states.items())) or "无"))
         lines.append(f"回访 {self.summary.followups} 次")
+        r = self.api.request("GET", "/notify/api/v1/deliveries/stats", headers=self.admin())
+        if r.status == 200:
+            stats = r.body
+            self.summary.notices = {"inbox": stats["notices"], "acknowledged": stats["acknowledged"],
+                                    **{ch: sum(v.values()) for ch, v in stats["by_channel"].items()}}
+            channels = "，".join(f"{ch} {sum(v.values())}" for ch, v in sorted(stats["by_channel"].items()))
+            lines.append(f"通知 {stats['notices']} 条（已签收 {stats['acknowledged']}）" + (f"，外发: {channels}" if channels
+                                                                                    else "，未配置外发渠道"))
         names = {"blue": "蓝", "yellow": "黄", "red": "红"}
         for month, colours in sorted(self.summary.colours.items()):
             lines.append(f"{month} 三率三色: " + "，".join(f"{names.get(k, k)} {v}" for k, v in colours.items()))
