@@ -136,12 +136,11 @@ def test_one_bad_row_is_skipped(sv, monkeypatch):
 
 
 @pytest.fixture
-def pg_sv(backend_settings):
+def pg_sv(settings, pg_urls):
+    """supervise on PostgreSQL only: what these tests prove (row locks, SKIP LOCKED) has no SQLite analogue."""
     from tests.supervise.conftest import build
 
-    if backend_settings.database_urls is None or "supervise" not in (backend_settings.database_urls or {}):
-        pytest.skip("PostgreSQL only")
-    svc = build(backend_settings)
+    svc = build(settings.replace(database_urls=pg_urls))
     yield svc
     svc.runtime.close()
 
