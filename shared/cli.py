@@ -431,7 +431,10 @@ def simulate(seed: int, days: int, per_day: float, data_dir: Path | None, check:
     settings = demo.settings_for_demo(settings, data_dir or settings.data_dir / "simulate")
     demo.quiet_logs()
     bar = tqdm(total=days, unit="天", desc="模拟")
-    _, sim = demo.simulate(settings, _params(seed, days, per_day), progress=lambda d, n: bar.update(1))
+    try:
+        _, sim = demo.simulate(settings, _params(seed, days, per_day), progress=lambda d, n: bar.update(1))
+    except demo.ForeignData as exc:
+        raise click.UsageError(str(exc)) from None
     bar.close()
     click.echo(f"seed {seed}, {days} days from {sim.start}:")
     demo.print_summary(click.echo, sim)
@@ -467,8 +470,11 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
     if earlier is None:
         click.echo(f"演示：模拟南阳市 {days} 天的信访业务（种子 {seed}），数据目录 {settings.data_dir.resolve()}")
         bar = tqdm(total=days, unit="天", desc="模拟")
-        system, sim = demo_mod.simulate(settings, _params(seed, days, per_day), keep_running=True,
-                                        progress=lambda d, n: bar.update(1))
+        try:
+            system, sim = demo_mod.simulate(settings, _params(seed, days, per_day), keep_running=True,
+                                            progress=lambda d, n: bar.update(1))
+        except demo_mod.ForeignData as exc:
+            raise click.UsageError(str(exc)) from None
         bar.close()
         demo_mod.print_summary(click.echo, sim)
         demo_mod.write_marker(settings, sim)

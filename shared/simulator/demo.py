@@ -28,6 +28,12 @@ DEMO_USERS = (
     ("demo-registrar", "registrar", "411302", "411302-xfj", "宛城区信访局登记员（演示）"),
 )
 MARKER = "demo.json"
+#: Written into every folder a simulation fills; only such a folder is ever emptied by a new run.
+OWNED = ".xinfang-simulation"
+
+
+class ForeignData(RuntimeError):
+    """The data folder holds something a simulation did not write (a live system's data, say)."""
 
 
 def simulate(settings: Settings, params: Params, *, start: date | None = None, fresh: bool = True,
@@ -38,8 +44,14 @@ def simulate(settings: Settings, params: Params, *, start: date | None = None, f
     """
     from shared.system import EmbeddedSystem
 
-    if fresh and settings.data_dir.exists():
-        shutil.rmtree(settings.data_dir)
+    folder = settings.data_dir
+    if fresh and folder.exists() and any(folder.iterdir()):
+        if not (folder / OWNED).exists():
+            raise ForeignData(f"{folder} 中有不是模拟写入的数据，不会清空；请指定空目录或新目录 "
+                              f"(holds data no simulation wrote)")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OWNED).write_text("filled by xinfang simulate / demo; emptied by the next run\n")
     clock.configure(settings)
     system = EmbeddedSystem(settings)
     system.start()
@@ -83,8 +95,6 @@ def print_summary(echo: Callable[[str], None], sim: Simulation) -> None:
     s = sim.summary
     echo(f"  信访件登记 {s.registered}（拒收 {s.rejected}），交办/转送 {s.routed}，涉法涉诉分流 {s.diverted}")
     echo(f"  办理动作 {s.actions}（被拒 {s.action_failures}），办结 {s.closed}，回流再访 {s.reflows_registered}")
-    reported = sim.reported()
-    echo("  五必查督查件: " + ("，".join(f"{k} {len(v)}" for k, v in sorted(reported.items())) or "无"))
     for line in sim.extra_summary():
         echo("  " + line)
 

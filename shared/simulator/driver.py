@@ -15,7 +15,7 @@ import importlib
 import json
 import logging
 import random
-import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable
@@ -92,7 +92,6 @@ class Summary:
     routed: int = 0
     diverted: int = 0
     closed: int = 0
-    closed_on_time: int = 0
     actions: int = 0
     action_failures: int = 0
     reflows_registered: int = 0
@@ -123,7 +122,6 @@ class Simulation:
         self.units: dict[str, dict] = {}
         self.people: dict[str, dict] = {}
         self.profiles: dict[str, str] = {}
-        self.today = 0
         self.seen_findings: dict[str, int] = {}
         self.interview_steps: dict[str, int] = {}
         self.cards: dict[str, list[dict]] = {}
@@ -178,7 +176,6 @@ class Simulation:
         self.setup()
         self.workload = Workload(self.params, self.places())
         for day in range(self.params.days):
-            self.today = day
             self.set_clock(day, 9)
             for item in self.workload.day(day) + self._reflows_due(day):
                 self.register(item)
@@ -554,10 +551,10 @@ class Simulation:
     def extra_summary(self) -> list[str]:
         """Escalations by rung, interviews, notices by channel and the month's colours, from the public APIs."""
         lines = []
-        rungs: dict[str, int] = {}
-        for finding in self.findings():
-            rungs[finding.get("rung_label") or finding.get("rung") or "—"] = \
-                rungs.get(finding.get("rung_label") or finding.get("rung") or "—", 0) + 1
+        found = self.findings()
+        self.summary.findings = dict(Counter(f.get("rule_label") or f["rule"] for f in found))
+        lines.append("五必查督查件: " + ("，".join(f"{k} {v}" for k, v in sorted(self.summary.findings.items())) or "无"))
+        rungs = dict(Counter(f.get("rung_label") or f.get("rung") or "—" for f in found))
         self.summary.escalations = rungs
         lines.append("督查件当前督办层级: " + ("，".join(f"{k} {v}" for k, v in sorted(rungs.items())) or "无"))
         r = self.api.request("GET", "/supervise/api/v1/interviews", headers=self.supervisor())
@@ -619,19 +616,9 @@ class Simulation:
     def reported(self) -> dict[str, set[str]]:
         """Display numbers of the cases each check caught, from supervise's findings API."""
         out: dict[str, set[str]] = {}
-        page = 1
-        while True:
-            r = self.api.request("GET", "/supervise/api/v1/findings", headers=self.admin(),
-                                 query={"page": page, "page_size": 100})
-            if r.status != 200 or not r.body:
-                break
-            items = r.body if isinstance(r.body, list) else r.body.get("items", [])
-            for f in items:
-                if f.get("subject_kind") == "case":
-                    out.setdefault(f["rule"], set()).add(f.get("display_no") or "")
-            if len(items) < 100:
-                break
-            page += 1
+        for f in self.findings():
+            if f.get("subject_kind") == "case":
+                out.setdefault(f["rule"], set()).add(f.get("display_no") or "")
         return out
 
     def check(self) -> tuple[bool, list[str]]:
@@ -651,7 +638,3 @@ class Simulation:
         rank_ok, line = self.ranking()
         lines.append(line)
         return ok, lines
-
-
-def new_seed() -> int:
-    return uuid.uuid4().int % 100_000

@@ -7,7 +7,7 @@ what a city petition bureau sees (online the majority, then letters, then visits
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from shared.identity import id_check_char
@@ -98,7 +98,6 @@ class Planned:
     repeat_of: str | None = None  # key of the earlier planned petition (same petitioner, same matter)
     reflow: bool = False
     matter: tuple[str, int] = ("", 0)
-    expect: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -106,7 +105,7 @@ class Params:
     seed: int = 1
     days: int = 30
     per_day: float = 12.0
-    group_share: float = 0.04
+    group_visit_share: float = 0.16  # of visits (来访): 5 or more people (集体访)
     anonymous_letter_share: float = 0.25
     legal_share: float = 0.04
     repeat_share: float = 0.08
@@ -156,7 +155,7 @@ class Workload:
             anonymous = channel == "来信" and rng.random() < p.anonymous_letter_share
             matter = (category, rng.randrange(len(MATTERS[category])))
             text = MATTERS[category][matter[1]][0].format(place=place)
-            group = channel == "来访" and rng.random() < p.group_share * 4
+            group = channel == "来访" and rng.random() < p.group_visit_share
             item = Planned(key=self._key(), day=day, channel=channel, purpose=purpose, category=category,
                            region_code=region, county=county, title=text[:20], request_text=text,
                            petitioner=None if anonymous else self._person(county),

@@ -54,3 +54,12 @@ def test_expected_equals_reported(settings, tmp_path, seed):
     assert ok, "\n".join(lines)
     expected = sim.expected()
     assert sum(len(v) for v in expected.values()) > 0  # the month must exercise the checks
+
+
+def test_a_folder_with_other_data_is_never_emptied(settings, tmp_path):
+    folder = tmp_path / "live"
+    folder.mkdir()
+    (folder / "assign.db").write_text("a live system's data")
+    with pytest.raises(demo.ForeignData):
+        demo.simulate(demo.settings_for_demo(settings, folder), Params(seed=1, days=1))
+    assert (folder / "assign.db").read_text() == "a live system's data"
