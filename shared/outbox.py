@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from shared import clock
+from shared.bulk import bulk_insert
 from shared.contracts import ROUTES, dump_envelope, envelope_for
 from shared.db import new_id, unit_of_work
 from shared.observability import get_correlation_id
@@ -38,6 +39,8 @@ OUTBOX_WRITTEN = "xinfang_outbox_written"
 #: Under load (commits arrived while the relay was draining) it waits this long after a wake-up so
 #: that one transaction carries many rows; otherwise it publishes at once.
 COALESCE_SECONDS = 0.01
+#: From this many rows ``emit_many`` writes them with COPY on PostgreSQL (below, a multi-row INSERT is cheaper).
+COPY_FROM = 32
 
 
 class OutboxMixin:
@@ -121,11 +124,15 @@ def emit(session: Session, outbox_model: type, payload: Any, *, producer: str) -
 def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, producer: str) -> list[str]:
     """``emit`` for each payload in order (one envelope each with a new id, one row per route), with one
     ``clock.now()`` and the current correlation id for all, and all the rows in ONE executemany INSERT
-    (Core, no unit of work; batched as multi-row VALUES by SQLAlchemy's insertmanyvalues on PostgreSQL).
+    (Core, no unit of work; batched as multi-row VALUES by SQLAlchemy's insertmanyvalues), or from
+    ``COPY_FROM`` rows on PostgreSQL one ``COPY`` (``shared.bulk.bulk_insert``: a sweep's thousands of rows).
     LookupError for an unrouted type (nothing is written).  Returns the event ids in order."""
     rows, event_ids = _outbox_rows(payloads, producer=producer)
-    if rows:
+    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
+        bulk_insert(session, outbox_model.__table__, rows)
+    elif rows:
         session.execute(insert(outbox_model.__table__), rows)
+    if rows:
         session.info[OUTBOX_WRITTEN] = True
     return event_ids
 

@@ -30,20 +30,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.calendar import DEFAULT_TZ
 from shared.contracts import FINDING_RULES, FindingChanged
-from shared.db import UTCDateTime, is_postgres, new_id
+from shared.bulk import bulk_insert, insert_ignoring
+from shared.db import is_postgres, new_id
 from shared.outbox import emit_many
 from shared.runtime import ServiceRuntime
 from supervise_svc.domain import ladder as rules
@@ -126,79 +125,10 @@ def reserve_number_blocks(session: Session, prefix: str, counts: dict[str, int],
     return out
 
 
-def bulk_insert(session: Session, table, rows: list[dict]) -> None:
-    """Insert ``rows`` (all with the same keys) into ``table`` in the session's transaction, without the ORM.
-
-    Each value is first passed through its column type's bind processor exactly as a Core INSERT would (aware
-    datetimes -> UTC, JSON -> text; a datetime's conversion computed once per distinct instant), then:
-    PostgreSQL: one ``COPY … FROM STDIN`` — for plain appends of fresh rows only (no ON CONFLICT: a duplicate
-    key fails the COPY as it would fail the INSERT, raised as SQLAlchemy's IntegrityError); SQLite: one
-    DBAPI executemany INSERT (no per-row parameter compilation)."""
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(rows[0])
-    processors = []
-    for i, name in enumerate(names):
-        process = table.c[name].type._cached_bind_processor(dialect)
-        if process is not None and isinstance(table.c[name].type, UTCDateTime):
-            process = functools.lru_cache(maxsize=64)(process)  # the rows of a batch share a few instants
-        if process is not None:
-            processors.append((i, process))
-    take = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-
-    def values(row: dict) -> tuple:
-        out = list(take(row))
-        for i, process in processors:
-            out[i] = process(out[i])
-        return tuple(out)
-
-    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    target = dialect.identifier_preparer.format_table(table)
-    if not is_postgres(session):
-        connection.exec_driver_sql(f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})",
-                                   [values(row) for row in rows])
-        return
-    sql = f"COPY {target} ({quoted}) FROM STDIN"
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        with cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(values(row))
-    except dialect.loaded_dbapi.Error as exc:  # as an INSERT would fail: IntegrityError etc.
-        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
-    finally:
-        cursor.close()
-
-
 def insert_new_findings(session: Session, rows: list[dict]) -> set[str]:
     """INSERT the finding ``rows`` (all with the same keys) ``ON CONFLICT (dedupe_key) DO NOTHING`` in one
-    statement; returns the ids actually inserted.
-
-    PostgreSQL: ``INSERT … SELECT * FROM unnest(one array per column) … RETURNING id`` — one statement
-    with one parameter per column, whatever the number of rows (a multi-row VALUES with a parameter per
-    value costs several times more to bind, parse and plan); each value passed through its column type's
-    bind processor as an INSERT would.  SQLite: a Core executemany INSERT … RETURNING."""
-    table = Finding.__table__
-    if not rows:
-        return set()
-    if not is_postgres(session):
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-        return set(session.execute(stmt, rows).scalars())
-    connection = session.connection()
-    dialect = connection.dialect
-    quote = dialect.identifier_preparer.quote
-    names = list(rows[0])
-    params, arrays = {}, []
-    for i, name in enumerate(names):
-        column = table.c[name]
-        process = column.type._cached_bind_processor(dialect)
-        params[f"p{i}"] = [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
-        arrays.append(f"%(p{i})s::{column.type.compile(dialect=dialect)}[]")
-    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)}) "
-           f"SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
-    return set(connection.exec_driver_sql(sql, params).scalars())
+    statement (``shared.bulk.insert_ignoring``); returns the ids actually inserted."""
+    return insert_ignoring(session, Finding.__table__, rows, conflict="dedupe_key", returning="id")
 
 
 def record(session: Session, finding: Finding, *, action: str, actor: str, at: datetime, reason: str = "",

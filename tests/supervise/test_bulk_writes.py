@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from supervise_svc.findings import bulk_insert, insert_new_findings
+from shared.bulk import bulk_insert
+from supervise_svc.findings import insert_new_findings
 from supervise_svc.models import Finding, FindingEvent, FindingNotice
 
 UTC = timezone.utc
