@@ -149,12 +149,18 @@ class CaseStageView(Base):
     closed_at: Mapped[datetime | None]
     #: When the overdue sweep examined this row past its due (a changed due_at clears it).
     overdue_found_at: Mapped[datetime | None]
+    #: A scored row (受理告知, 办理, 交办办理, 评价) of a case counted from its stage rows (the case view's
+    #: ``deadline_rows``: some scored kind has several rows), so that the scorecard finds these rows
+    #: due in a month through a small partial index instead of scanning every stage.
+    deadline_rows: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
         # The overdue sweep's partial index: only open, unexamined rows are in it.
         Index("ix_supervise_case_stages_due_pending", "due_at",
               postgresql_where=text("closed_at IS NULL AND overdue_found_at IS NULL AND due_at IS NOT NULL"),
               sqlite_where=text("closed_at IS NULL AND overdue_found_at IS NULL AND due_at IS NOT NULL")),
+        Index("ix_supervise_case_stages_deadline_rows_due", "due_at", postgresql_where=text("deadline_rows IS true"),
+              sqlite_where=text("deadline_rows IS 1")),
     )
 
 

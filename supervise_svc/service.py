@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from shared import clock
@@ -285,8 +285,13 @@ def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) ->
         session.flush()
         rows = session.execute(select(CaseStageView.kind, CaseStageView.due_at, CaseStageView.closed_at).where(
             CaseStageView.case_id == event.case_id, CaseStageView.kind.in_(tuple(SCORED_SLOTS))))
+        was_multi = bool(view.deadline_rows)
         for column, value in deadline_columns(rows).items():
             setattr(view, column, value)
+        if view.deadline_rows or was_multi:  # the case's scored stage rows carry the flag (scorecard index)
+            session.execute(update(CaseStageView).where(
+                CaseStageView.case_id == event.case_id, CaseStageView.kind.in_(tuple(SCORED_SLOTS)),
+                CaseStageView.deadline_rows.is_not(bool(view.deadline_rows))).values(deadline_rows=view.deadline_rows))
 
 
 # ---------------------------------------------------------------- rebuild

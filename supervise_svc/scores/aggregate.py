@@ -8,8 +8,8 @@ counts and — from the deadline slots the projection copies onto the case (``ac
 deadline counts.  A case is one row, so each sum counts distinct cases.
 
 The few cases with more than one stage row of a kind (``deadline_rows``: a reroute, a reopened
-cycle) have NULL slots; their deadlines come from their stage rows, joined to them through a
-partial index, with ``COUNT(DISTINCT case_id)`` per condition — the former query, restricted.
+cycle) have NULL slots; their deadlines come from their stage rows (which carry the flag too, found
+by a partial index on their due), joined to their cases, with ``COUNT(DISTINCT case_id)`` per condition — the former query, restricted.
 ``month_counts_joined`` keeps the former way for every case: the reference the tests compare with.
 
 Counties are rolled up from the prefixes (first 6 digits) in Python: a few thousand groups at most.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, text, type_coerce
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from supervise_svc.models import CaseStageView, CaseView
@@ -136,7 +136,8 @@ def stage_counts(session: Session, start: datetime, end: datetime, as_of: dateti
     Evaluation stages due in the month count the cases whose window expired (超期未评价).
 
     ``multi_row_only`` (the scorecard's use): only the cases with several rows of a kind
-    (``deadline_rows``), whose slots are NULL — a handful, found by a partial index.  Without it,
+    (``deadline_rows``, copied onto their scored stage rows), whose slots are NULL — a handful, found by the
+    stages' partial index on ``due_at``.  Without it,
     every case (the reference the slots are tested against, and the bench's "before").
     """
     s, cv = CaseStageView, CaseView
@@ -151,19 +152,14 @@ def stage_counts(session: Session, start: datetime, end: datetime, as_of: dateti
         return func.count(case((condition, s.case_id)).distinct())
 
     prefix = func.substr(cv.region_code, 1, 9).label("prefix")
-    due = s.due_at
-    if multi_row_only and session.bind.dialect.name == "sqlite":
-        # SQLite would walk the month's stages by their due index and look each case up: ``due || ''``
-        # hides that index so that the plan starts from the few multi-row cases (partial index).
-        due = type_coerce(s.due_at.op("||")(literal_column("''")), s.due_at.type)
     stmt = (select(prefix, metric, cases(or_(good, late, overdue)).label("due"),
                    cases(or_(late, overdue)).label("bad"), cases(late).label("late"), cases(expired).label("expired"))
-            .select_from(cv).join(s, s.case_id == cv.case_id)
-            .where(s.kind.in_((*ACCEPTANCE_KINDS, *HANDLING_KINDS, "evaluation")), _in(due, start, end),
+            .select_from(s).join(cv, cv.case_id == s.case_id)
+            .where(s.kind.in_((*ACCEPTANCE_KINDS, *HANDLING_KINDS, "evaluation")), _in(s.due_at, start, end),
                    cv.legal_litigation.is_(False))
             .group_by(prefix, metric))
-    if multi_row_only:
-        stmt = stmt.where(cv.deadline_rows.is_(True))
+    if multi_row_only:  # the stage rows carry the case's flag: their partial index on due_at starts the plan
+        stmt = stmt.where(s.deadline_rows.is_(True))
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for row in session.execute(stmt):
         counts = out[row.prefix]

@@ -10,7 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
 from shared import clock
-from supervise_svc.service import deadline_columns
+from supervise_svc.service import SCORED_SLOTS, deadline_columns
 from supervise_svc.models import CaseStageView, CaseView, DirectoryPerson, DirectoryUnit
 from tests.helpers import auth
 
@@ -75,7 +75,8 @@ class Supervise:
             for kind, opened, due, closed in stages:
                 s.add(CaseStageView(case_id=case_id, petition_id=values["petition_id"], unit_id=values["unit_id"],
                                     region_code=region_code, kind=kind, opened_at=opened, due_at=due,
-                                    closed_at=closed))
+                                    closed_at=closed,
+                                    deadline_rows=values["deadline_rows"] and kind in SCORED_SLOTS))
         return case_id
 
     def compute(self, month: str, **who):
