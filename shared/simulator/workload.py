@@ -124,6 +124,11 @@ class Workload:
         self.places = places
         self.planned: list[Planned] = []
         self._seq = 0
+        #: Fresh petitions with a petitioner (the ones a repeat may return to), in the order drawn, and how
+        #: many of ``planned`` they have been collected from: ``day`` extends it instead of rescanning
+        #: ``planned`` for every petition (the bulk fill draws a million).
+        self._fresh: list[Planned] = []
+        self._scanned = 0
 
     def _person(self, county: str) -> Petitioner:
         rng = self.rng
@@ -141,8 +146,14 @@ class Workload:
         rng, p = self.rng, self.params
         count = max(0, round(rng.gauss(p.per_day, max(1.0, p.per_day ** 0.5))))
         out: list[Planned] = []
+        self._fresh.extend(x for x in self.planned[self._scanned:] if x.petitioner and not x.repeat_of)
+        self._scanned = len(self.planned)
+        if self._fresh and self._fresh[-1].day >= day:  # a day drawn twice or out of order: the plain scan
+            earlier_all = [x for x in self._fresh if x.day < day]
+        else:
+            earlier_all = self._fresh
         for _ in range(count):
-            earlier = [x for x in self.planned if x.petitioner and not x.repeat_of and x.day < day]
+            earlier = earlier_all
             if earlier and rng.random() < p.repeat_share:
                 out.append(self.repeat(rng.choice(earlier), day, reflow=False))
                 continue
