@@ -120,10 +120,11 @@ def case_counts(session: Session, start: datetime, end: datetime, as_of: datetim
     stmt = (select(prefix, *(c.label(k) for k, c in columns.items()))
             .where(cv.legal_litigation.is_(False), or_(*in_month))
             .group_by(prefix))
-    rows = session.execute(stmt)
+    keys = list(columns)  # COUNT … FILTER is never NULL
+    rows = session.execute(stmt).tuples()
     if not deadlines:
-        return {row.prefix: {k: int(getattr(row, k) or 0) for k in columns} for row in rows}
-    return {row.prefix: _derive({k: int(getattr(row, k) or 0) for k in columns}) for row in rows}
+        return {prefix: dict(zip(keys, values, strict=True)) for prefix, *values in rows}
+    return {prefix: _derive(dict(zip(keys, values, strict=True))) for prefix, *values in rows}
 
 
 def stage_counts(session: Session, start: datetime, end: datetime, as_of: datetime, *,
@@ -148,18 +149,24 @@ def stage_counts(session: Session, start: datetime, end: datetime, as_of: dateti
     overdue = and_(s.closed_at.is_(None), s.due_at < as_of)
     expired = and_(s.kind == "evaluation", cv.evaluation_expired.is_(True), cv.evaluation_grade.is_(None))
 
-    def cases(condition):
-        return func.count(case((condition, s.case_id)).distinct())
+    def anywhere(condition):  # 1 when some stage row of the case (and metric) meets it
+        return func.max(case((condition, 1), else_=0))
 
     prefix = func.substr(cv.region_code, 1, 9).label("prefix")
-    stmt = (select(prefix, metric, cases(or_(good, late, overdue)).label("due"),
-                   cases(or_(late, overdue)).label("bad"), cases(late).label("late"), cases(expired).label("expired"))
-            .select_from(s).join(cv, cv.case_id == s.case_id)
-            .where(s.kind.in_((*ACCEPTANCE_KINDS, *HANDLING_KINDS, "evaluation")), _in(s.due_at, start, end),
-                   cv.legal_litigation.is_(False))
-            .group_by(prefix, metric))
+    per_case = (select(prefix, metric, anywhere(or_(good, late, overdue)).label("due"),
+                       anywhere(or_(late, overdue)).label("bad"), anywhere(late).label("late"),
+                       anywhere(expired).label("expired"))
+                .select_from(s).join(cv, cv.case_id == s.case_id)
+                .where(s.kind.in_((*ACCEPTANCE_KINDS, *HANDLING_KINDS, "evaluation")), _in(s.due_at, start, end),
+                       cv.legal_litigation.is_(False))
+                .group_by(prefix, metric, s.case_id))
     if multi_row_only:  # the stage rows carry the case's flag: their partial index on due_at starts the plan
-        stmt = stmt.where(s.deadline_rows.is_(True))
+        per_case = per_case.where(s.deadline_rows.is_(True))
+    per_case = per_case.subquery()
+    # Each case once per metric: the per-case maxima counted per prefix (hash aggregates, no DISTINCT sort).
+    stmt = (select(per_case.c.prefix, per_case.c.metric,
+                   *(func.count().filter(per_case.c[name] == 1).label(name) for name in ("due", "bad", "late", "expired")))
+            .group_by(per_case.c.prefix, per_case.c.metric))
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for row in session.execute(stmt):
         counts = out[row.prefix]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
@@ -30,7 +32,7 @@ class MonthNotStarted(ValueError):
 class Subject:
     """A ranked unit: a township (key = 9-digit prefix) or a county (key = 6-digit code)."""
 
-    unit: DirectoryUnit
+    unit: Any  # the unit's row: id, name, kind, level, region_code, peer_group, population
     level: str
     key: str
     group: str
@@ -38,11 +40,12 @@ class Subject:
 
 def subjects(session: Session) -> list[Subject]:
     """The ranked units: active townships (peer group: their county) and county governments (their city)."""
-    stmt = select(DirectoryUnit).where(DirectoryUnit.active.is_(True), or_(
+    u = DirectoryUnit
+    stmt = select(u.id, u.name, u.kind, u.level, u.region_code, u.peer_group, u.population).where(u.active.is_(True), or_(
         and_(DirectoryUnit.kind == "township", DirectoryUnit.level == "township"),
         and_(DirectoryUnit.kind == "government", DirectoryUnit.level == "county")))
     out = []
-    for unit in session.scalars(stmt.order_by(DirectoryUnit.id)):
+    for unit in session.execute(stmt.order_by(DirectoryUnit.id)):  # plain rows: no ORM identity map
         code = unit.region_code
         if unit.level == "township" and len(code) == 12:
             out.append(Subject(unit, "township", code[:9], code[:6]))
@@ -114,6 +117,8 @@ def _rank_and_colour(rows: list[dict], previous: dict[str, int], settings: Score
                        colour=st.colour)
 
 
+#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 #: Units per DELETE … IN (keeps the bound parameters under the backends' limits).
 CHUNK = 500
 
@@ -130,11 +135,15 @@ def _insert_many(session: Session, table, rows: list[dict]) -> None:
         session.execute(insert(table), rows)
         return
     columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    take = operator.itemgetter(*columns)
     driver = session.connection().connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c], ensure_ascii=False) if c in json_columns else row[c] for c in columns])
+            values = list(take(row))
+            for i in json_at:
+                values[i] = _encode_json(values[i])
+            copy.write_row(values)
 
 
 def _remember_streaks(session: Session, month: str, rows: list[dict]) -> None:
