@@ -39,6 +39,8 @@ OUTBOX_WRITTEN = "xinfang_outbox_written"
 #: Under load (commits arrived while the relay was draining) it waits this long after a wake-up so
 #: that one transaction carries many rows; otherwise it publishes at once.
 COALESCE_SECONDS = 0.01
+#: Message ids per UPDATE when the relay writes a batch of confirmations.
+CONFIRM_CHUNK = 500
 #: From this many rows ``emit_many`` writes them with COPY on PostgreSQL (below, a multi-row INSERT is cheaper).
 COPY_FROM = 32
 
@@ -168,6 +170,8 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._confirm_lock = threading.Lock()
+        self._confirms: list[tuple[str, bool, str | None]] = []
 
     # -- publishing
     def publish_pending(self) -> int:
@@ -192,7 +196,9 @@ class OutboxRelay:
             return len(rows)
 
     def drain(self) -> int:
-        """Publish until nothing is pending (a short batch means the outbox is empty)."""
+        """Write the queued confirmations, then publish until nothing is pending (a short batch means the
+        outbox is empty)."""
+        self.flush_confirms()
         total = 0
         while True:
             n = self.publish_pending()
@@ -211,10 +217,40 @@ class OutboxRelay:
             return result.rowcount
 
     def confirm(self, message_id: str, *, failed: bool = False, error: str | None = None) -> None:
-        """Called once the consumer finished with the message (embedded default only)."""
-        with unit_of_work(self.sessions) as session:
-            session.execute(update(self.model).where(self.model.id == message_id)
-                            .values(status=DEAD if failed else DONE, last_error=error))
+        """Called once the consumer finished with the message (embedded default only).
+
+        While the relay thread runs, confirmations are queued and written by that thread in one transaction
+        per batch (``flush_confirms``): a consumer's worker thread never waits for the producer's SQLite
+        write lock.  A confirmation lost in a crash only means the message is published again at restart,
+        and the consumer's inbox makes that a no-op."""
+        with self._confirm_lock:
+            self._confirms.append((message_id, failed, error))
+        if self._thread is None or not self._thread.is_alive():
+            self.flush_confirms()
+        else:
+            self._wake.set()
+
+    def flush_confirms(self) -> int:
+        """Write the queued confirmations (done in one UPDATE per chunk, failures one by one)."""
+        with self._confirm_lock:
+            batch, self._confirms = self._confirms, []
+        if not batch:
+            return 0
+        done = [message_id for message_id, failed, _ in batch if not failed]
+        try:
+            with unit_of_work(self.sessions) as session:
+                for i in range(0, len(done), CONFIRM_CHUNK):
+                    session.execute(update(self.model).where(self.model.id.in_(done[i:i + CONFIRM_CHUNK]))
+                                    .values(status=DONE, last_error=None))
+                for message_id, failed, error in batch:
+                    if failed:
+                        session.execute(update(self.model).where(self.model.id == message_id)
+                                        .values(status=DEAD, last_error=error))
+        except Exception:
+            with self._confirm_lock:  # keep them for the next round
+                self._confirms[:0] = batch
+            raise
+        return len(batch)
 
     def backlog(self) -> int:
         with self.sessions() as session:
@@ -245,6 +281,10 @@ class OutboxRelay:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
+        try:
+            self.flush_confirms()
+        except Exception:
+            log.exception("%s: could not write the last confirmations; they will be republished", self.service)
 
     def _run(self) -> None:
         busy = False
