@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from assign_svc import service
 from shared.broker import declare_consumer
+from shared.outbox import emitting_together
 from shared.runtime import ServiceRuntime
 from shared.sweeps import declare_sweep
 
 
 def on_petition_registered(runtime: ServiceRuntime, session, envelope) -> None:
-    service.assign_petition(session, runtime, envelope.payload)
+    # case.action_recorded, case.status_changed, case.assigned, 交办 and 包案 notices: one outbox INSERT
+    with emitting_together(session, runtime.outbox_model, producer=runtime.name):
+        service.assign_petition(session, runtime, envelope.payload)
 
 
 def register(runtime: ServiceRuntime) -> None:

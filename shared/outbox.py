@@ -12,12 +12,13 @@ In the embedded default the broker lives in memory, so "published" is not yet
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import dramatiq
 from sqlalchemy import Index, Integer, String, Text, delete, func, insert, select, text, update
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PENDING, PUBLISHED, DONE, DEAD = "pending", "published", "done", "dead"
 
+#: Session key of an open ``emitting_together`` block: (outbox model, [(payload, event id)]).
+EMIT_BATCH = "xinfang_emit_batch"
 #: Session flag set by ``emit``: the commit should wake the relay.
 OUTBOX_WRITTEN = "xinfang_outbox_written"
 #: Under load (commits arrived while the relay was draining) it waits this long after a wake-up so
@@ -95,16 +98,19 @@ def _new_ids(count: int) -> list[str]:
     return [text[i:i + 32] for i in range(0, 32 * count, 32)]
 
 
-def _outbox_rows(payloads: Iterable[Any], *, producer: str) -> tuple[list[dict], list[str]]:
-    """The outbox rows of ``payloads`` (one envelope each, one row per route) and their event ids."""
+def _outbox_rows(payloads: Iterable[Any], *, producer: str,
+                 event_ids_given: list[str] | None = None) -> tuple[list[dict], list[str]]:
+    """The outbox rows of ``payloads`` (one envelope each, one row per route) and their event ids
+    (``event_ids_given``: ids drawn earlier, one per payload)."""
     now, correlation_id = clock.now(), get_correlation_id()
     rows: list[dict] = []
     event_ids: list[str] = []
     payloads = list(payloads)
     ids = iter(_new_ids(len(payloads) * 2))
+    given = iter(event_ids_given) if event_ids_given is not None else None
     for payload in payloads:
-        envelope = envelope_for(payload, id=next(ids), occurred_at=now, producer=producer,
-                                correlation_id=correlation_id)
+        envelope = envelope_for(payload, id=next(given) if given is not None else next(ids), occurred_at=now,
+                                producer=producer, correlation_id=correlation_id)
         routes = ROUTES.get(envelope.type)
         if not routes:
             raise LookupError(f"no consumer is routed for {envelope.type}")
@@ -119,8 +125,45 @@ def _outbox_rows(payloads: Iterable[Any], *, producer: str) -> tuple[list[dict],
 
 
 def emit(session: Session, outbox_model: type, payload: Any, *, producer: str) -> str:
-    """Add the message for ``payload`` to the outbox, one row per consumer. Returns the event id."""
+    """Add the message for ``payload`` to the outbox, one row per consumer. Returns the event id.
+
+    Inside ``emitting_together`` the message is only collected (with its event id drawn now) and written
+    with the others of the block at its end."""
+    batch = session.info.get(EMIT_BATCH)
+    if batch is not None and batch[0] is outbox_model:
+        event_id = new_id()
+        batch[1].append((payload, event_id))
+        return event_id
     return emit_many(session, outbox_model, [payload], producer=producer)[0]
+
+
+@contextlib.contextmanager
+def emitting_together(session: Session, outbox_model: type, *, producer: str) -> Iterator[None]:
+    """Collect the ``emit`` calls of the block and write all their outbox rows at its end in one statement
+    (``emit_many``), in the order emitted, with the ids ``emit`` returned.  Nothing is written when the
+    block raises.  A nested block joins the outer one."""
+    if session.info.get(EMIT_BATCH) is not None:
+        yield
+        return
+    session.info[EMIT_BATCH] = (outbox_model, [])
+    try:
+        yield
+        collected = session.info[EMIT_BATCH][1]
+    finally:
+        session.info.pop(EMIT_BATCH, None)
+    if collected:
+        _emit_rows(session, outbox_model, *_outbox_rows([p for p, _ in collected], producer=producer,
+                                                        event_ids_given=[i for _, i in collected]))
+
+
+def _emit_rows(session: Session, outbox_model: type, rows: list[dict], event_ids: list[str]) -> list[str]:
+    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
+        bulk_insert(session, outbox_model.__table__, rows)
+    elif rows:
+        session.execute(insert(outbox_model.__table__), rows)
+    if rows:
+        session.info[OUTBOX_WRITTEN] = True
+    return event_ids
 
 
 def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, producer: str) -> list[str]:
@@ -129,14 +172,7 @@ def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, 
     (Core, no unit of work; batched as multi-row VALUES by SQLAlchemy's insertmanyvalues), or from
     ``COPY_FROM`` rows on PostgreSQL one ``COPY`` (``shared.bulk.bulk_insert``: a sweep's thousands of rows).
     LookupError for an unrouted type (nothing is written).  Returns the event ids in order."""
-    rows, event_ids = _outbox_rows(payloads, producer=producer)
-    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
-        bulk_insert(session, outbox_model.__table__, rows)
-    elif rows:
-        session.execute(insert(outbox_model.__table__), rows)
-    if rows:
-        session.info[OUTBOX_WRITTEN] = True
-    return event_ids
+    return _emit_rows(session, outbox_model, *_outbox_rows(payloads, producer=producer))
 
 
 def claim_message(session: Session, inbox_model: type, message_id: str, actor_name: str) -> bool:

@@ -19,6 +19,7 @@ from assign_svc.schemas import (ActionSchema, BatchQuerySchema, CaseDetailSchema
                                 DossierSchema, DocumentSchema, EventSchema)
 from shared import clock
 from shared.auth import current_principal, require_jurisdiction
+from shared.outbox import emitting_together
 
 cases_blp = Blueprint("cases", __name__, url_prefix="/assign/api/v1/cases", description="交办件 (cases)")
 
@@ -113,8 +114,9 @@ class CaseAction(MethodView):
         expected = data.pop("expected_version", None)
         with mapped_errors():
             with rt.uow() as session:
-                case = act(session, rt, case_id=case_id, action=action, principal=principal, data=data,
-                           expected_version=expected)
+                with emitting_together(session, rt.outbox_model, producer=rt.name):  # one outbox INSERT
+                    case = act(session, rt, case_id=case_id, action=action, principal=principal, data=data,
+                               expected_version=expected)
                 return detail(session, case)
 
 

@@ -18,7 +18,7 @@ from shared.contracts import (PAYLOADS, ROUTES, CaseActionRecorded, CaseAssigned
                               NoticeRequested, PayloadSchema, PetitionRegistered, dump_envelope, envelope_for)
 from shared.db import create_db_engine, make_base, session_factory, unit_of_work
 from shared.observability import reset_correlation_id, set_correlation_id
-from shared.outbox import OUTBOX_WRITTEN, PENDING, OutboxMixin, emit, emit_many
+from shared.outbox import EMIT_BATCH, OUTBOX_WRITTEN, PENDING, OutboxMixin, emit, emit_many
 
 UTC = timezone.utc
 BEIJING = timezone(timedelta(hours=8))
@@ -263,4 +263,38 @@ def test_emit_many_refuses_an_unrouted_type_and_writes_nothing(outbox_db, monkey
         with pytest.raises(LookupError, match="test.lonely"):
             emit_many(s, model, [SAMPLES[("finding.changed", 1)][0], Lonely(text="x")], producer="x")
         assert OUTBOX_WRITTEN not in s.info
+    assert inserts == [] and _rows(sessions, model) == []
+
+
+
+def test_emits_collected_together_are_written_in_one_insert_with_the_ids_returned(outbox_db):
+    from shared.outbox import emitting_together
+
+    sessions, model, inserts = outbox_db
+    payloads = [SAMPLES[("petition.registered", 1)][0], SAMPLES[("notice.requested", 1)][0]]
+    with unit_of_work(sessions) as s:
+        with emitting_together(s, model, producer="assign"):
+            first = emit(s, model, payloads[0], producer="assign")
+            with emitting_together(s, model, producer="assign"):  # a nested block joins the outer one
+                second = emit(s, model, payloads[1], producer="assign")
+            assert inserts == []  # only collected so far
+        assert inserts == [3]  # 2 routes + 1 route, ONE INSERT
+        assert s.info[OUTBOX_WRITTEN] is True
+    rows = _rows(sessions, model)
+    assert sorted(r.event_id for r in rows) == sorted([first, first, second])
+    assert {r.event_id: json.loads(r.body)["type"] for r in rows} == {first: "petition.registered",
+                                                                      second: "notice.requested"}
+    assert all(json.loads(r.body)["id"] == r.event_id for r in rows)
+
+
+def test_nothing_collected_is_written_when_the_block_raises(outbox_db):
+    from shared.outbox import emitting_together
+
+    sessions, model, inserts = outbox_db
+    with unit_of_work(sessions) as s:
+        with pytest.raises(RuntimeError):
+            with emitting_together(s, model, producer="assign"):
+                emit(s, model, SAMPLES[("notice.requested", 1)][0], producer="assign")
+                raise RuntimeError("boom")
+        assert EMIT_BATCH not in s.info
     assert inserts == [] and _rows(sessions, model) == []
