@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from intake_svc.models import IdempotencyRecord
@@ -30,5 +30,10 @@ def find(session: Session, *, scope: str, key: str) -> IdempotencyRecord | None:
 
 
 def remember(session: Session, *, scope: str, key: str, request_hash: str, status: int, body: dict) -> None:
-    session.add(IdempotencyRecord(scope=scope, key=key, request_hash=request_hash, status=status, body=body,
-                                  created_at=clock.now()))
+    """Store the first response (a plain INSERT: nothing to read back; a concurrent first use of the
+    same key fails the transaction on the unique constraint)."""
+    session.execute(_INSERT, {"scope": scope, "key": key, "request_hash": request_hash, "status": status,
+                              "body": body, "created_at": clock.now()})
+
+
+_INSERT = insert(IdempotencyRecord.__table__).inline()  # no RETURNING of the id: nothing reads it

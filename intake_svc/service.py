@@ -4,10 +4,12 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import Engine, Select, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -29,7 +31,9 @@ WITHHELD = "（保密）"
 
 @dataclass(frozen=True)
 class Registration:
-    petition: Petition
+    #: The stored petition: the ORM instance when it existed, else its column values (and
+    #: ``petitioners``) as attributes of a plain read-only record.
+    petition: Petition | SimpleNamespace
     existing: bool
     #: (identity number, phone) in clear per petitioner, when this call stored them: the response
     #: masks these instead of decrypting what was just encrypted.
@@ -47,22 +51,36 @@ def next_display_no(session: Session, region_code: str, tz: str) -> str:
     """
     region6, day = region_code[:6], local_date(clock.now(), tz).strftime("%Y%m%d")
     bind = session.get_bind()
-    postgres = bind.dialect.name == "postgresql"
-    stmt = _SEQUENCE_UPSERT["postgresql" if postgres else "sqlite"]
-    params = {"region6": region6, "day": day}
-    if postgres:
+    if bind.dialect.name == "postgresql":
         engine = _autocommit_engine(bind.engine)
         try:
-            with engine.connect() as conn:
-                seq = conn.execute(stmt, params).scalar_one()
+            seq = _bump_counter(engine, region6, day)
         except DBAPIError as exc:
-            if not exc.connection_invalidated:  # a connection that died while idle: retry once on a fresh one
+            if not exc.connection_invalidated:  # a connection that died in use: retry once on a fresh one
                 raise
-            with engine.connect() as conn:
-                seq = conn.execute(stmt, params).scalar_one()
+            seq = _bump_counter(engine, region6, day)
     else:
-        seq = session.execute(stmt, params).scalar_one()
+        seq = session.execute(_SEQUENCE_UPSERT["sqlite"], {"region6": region6, "day": day}).scalar_one()
     return f"{region6}{day}{seq:04d}"
+
+
+def _bump_counter(engine: Engine, region6: str, day: str) -> int:
+    """The counter upsert straight on a pooled DBAPI connection of the autocommit pool (one statement,
+    nothing for a SQLAlchemy ``Connection`` to manage: no begin, no rollback on release).  Driver
+    errors come out as SQLAlchemy's ``DBAPIError``; a connection found dead is invalidated."""
+    conn = engine.raw_connection()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(_SEQUENCE_SQL, {**_SEQUENCE_PARAMS, "region6": region6, "day": day})
+            return cursor.fetchone()[0]
+    except engine.dialect.loaded_dbapi.Error as exc:
+        dead = engine.dialect.is_disconnect(exc, conn.dbapi_connection, None)
+        if dead:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(_SEQUENCE_SQL, None, exc, engine.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=dead, dialect=engine.dialect) from exc
+    finally:
+        conn.close()
 
 
 def _sequence_upsert(insert_fn):
@@ -74,6 +92,10 @@ def _sequence_upsert(insert_fn):
 
 #: The counter upsert, built once per dialect (statement construction costs more than its execution).
 _SEQUENCE_UPSERT = {"postgresql": _sequence_upsert(pg_insert), "sqlite": _sequence_upsert(sqlite_insert)}
+_compiled = _SEQUENCE_UPSERT["postgresql"].compile(dialect=psycopg_dialect())
+#: PostgreSQL: the same upsert as psycopg SQL (``%(region6)s`` …) and its constant parameters.
+_SEQUENCE_SQL = str(_compiled)
+_SEQUENCE_PARAMS = {k: v for k, v in _compiled.construct_params(_check=False).items() if k not in ("region6", "day")}
 _autocommit_engines: dict[int, Engine] = {}
 _autocommit_lock = threading.Lock()
 
@@ -157,21 +179,24 @@ def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, 
                     "registered_at": row["registered_at"]}
                    for seq, (person, (id_number, phone), (id_blind, phone_blind))
                    in enumerate(zip(people, plain, blinds, strict=True))]
-    session.execute(_PETITION_INSERT, row)
+    conn = session.connection()  # Core inserts on the session's connection: no ORM execution layer
+    conn.execute(_PETITION_INSERT, row)
     if person_rows:
-        session.execute(_PETITIONER_INSERT, person_rows)
-    session.execute(_CHANGE_INSERT, {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"],
-                                     "action": "registered",
-                                     "changes": {"display_no": row["display_no"], "detection": asdict(found)}})
-    petition = Petition(**row)
-    petition.petitioners = [Petitioner(**p) for p in person_rows]
+        conn.execute(_PETITIONER_INSERT, person_rows)
+    conn.execute(_CHANGE_INSERT, {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"],
+                                  "action": "registered",
+                                  "changes": {"display_no": row["display_no"], "detection": asdict(found)}})
+    # What the caller reads back (response, event): the stored values as plain attributes; ORM
+    # instances would cost more to build than the inserts and are never flushed anyway.
+    petition = SimpleNamespace(**row, petitioners=[SimpleNamespace(**p) for p in person_rows])
     runtime.emit(session, registered_event(petition, found))
     return Registration(petition, existing=False, plain=plain)
 
 
-_PETITION_INSERT = insert(Petition.__table__)
-_PETITIONER_INSERT = insert(Petitioner.__table__)
-_CHANGE_INSERT = insert(PetitionChange.__table__)
+#: ``inline()``: no RETURNING of the generated integer keys (nothing reads them back).
+_PETITION_INSERT = insert(Petition.__table__).inline()
+_PETITIONER_INSERT = insert(Petitioner.__table__).inline()
+_CHANGE_INSERT = insert(PetitionChange.__table__).inline()
 
 
 def category_version() -> str:

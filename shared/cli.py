@@ -104,7 +104,8 @@ def serve(service: str, host: str, port: int, workers: int, threads: int) -> Non
         def load(self):  # in each worker process, after fork
             module = service_module(service)
             runtime = module.build_runtime(settings)
-            runtime.relay.start()
+            if settings.web_relay:  # else the service's `xinfang worker` processes publish its outbox
+                runtime.relay.start()
             return module.create_app(settings, runtime=runtime)
 
     Application().run()

@@ -20,6 +20,7 @@ overrides, for tests) in ``create_app(config=None)``.
 | ``XINFANG_CALENDAR_UNKNOWN_YEAR`` | ``weekends`` | for a year neither the package nor the override table knows: ``weekends`` counts Mon–Fri and logs a WARNING (and the case says its deadline is provisional); ``error`` refuses |
 | ``XINFANG_DIRECTORY_FILE`` | the shipped demo directory | units and routing for assign_svc |
 | ``XINFANG_OUTBOX_POLL_SECONDS`` | ``0.5`` | how often a relay looks for unpublished outbox rows when not woken |
+| ``XINFANG_WEB_RELAY`` | ``1`` | distributed mode: ``0`` leaves publishing the outbox to the service's ``xinfang worker`` processes (their relay polls every ``XINFANG_OUTBOX_POLL_SECONDS`` and publishes in batches) instead of a relay in every web worker woken after each commit; needs a running worker of that service, else accepted messages wait in the outbox |
 | ``XINFANG_SWEEP_INTERVAL_SECONDS`` | ``60`` | the scheduler's period for the periodic sweeps |
 | ``XINFANG_WORKER_THREADS`` | ``4`` | Dramatiq worker threads per worker process (embedded: per process) |
 | ``XINFANG_RETENTION_DAYS`` | ``30`` | published outbox rows and inbox ids older than this are pruned |
@@ -70,6 +71,7 @@ class Settings:
     calendar_unknown_year: str = "weekends"
     directory_file: str = ""
     outbox_poll_seconds: float = 0.5
+    web_relay: bool = True
     sweep_interval_seconds: float = 60.0
     worker_threads: int = 4
     retention_days: int = 30
@@ -105,6 +107,7 @@ class Settings:
             calendar_unknown_year=env.get("XINFANG_CALENDAR_UNKNOWN_YEAR", "weekends"),
             directory_file=env.get("XINFANG_DIRECTORY_FILE", ""),
             outbox_poll_seconds=float(env.get("XINFANG_OUTBOX_POLL_SECONDS", 0.5)),
+            web_relay=_flag(env.get("XINFANG_WEB_RELAY", "1")),
             sweep_interval_seconds=float(env.get("XINFANG_SWEEP_INTERVAL_SECONDS", 60)),
             worker_threads=int(env.get("XINFANG_WORKER_THREADS", 4)),
             retention_days=int(env.get("XINFANG_RETENTION_DAYS", 30)),

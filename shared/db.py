@@ -12,12 +12,14 @@ the change it announces.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -27,6 +29,14 @@ READONLY = "xinfang_readonly"
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT = 30
+
+#: A pooled PostgreSQL connection that sat idle in the pool at least this long is pinged before it is
+#: handed out (a connection dropped while idle is then replaced instead of failing a request); one
+#: back from use within this time is handed out as it is (no ``SELECT 1`` round trip per checkout).
+IDLE_PING_SECONDS = 2.0
+
+#: Key of ``ConnectionRecord.info``: when the connection went back into the pool (``time.monotonic``).
+_IDLE_SINCE = "xinfang_idle_since"
 
 #: Constraint naming convention, so Alembic migrations name things the same on every backend.
 NAMING_CONVENTION = {
@@ -94,8 +104,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 
 def create_db_engine(url: str, **kwargs) -> Engine:
-    """Engine for a service database URL (sqlite:/// or postgresql+psycopg://)."""
+    """Engine for a service database URL (sqlite:/// or postgresql+psycopg://).
+
+    PostgreSQL connections are checked only after idling (``_ping_when_idle``; ``ping_idle=False``
+    turns that off, ``pool_pre_ping=True`` asks for SQLAlchemy's ping on every checkout instead)."""
     parsed = make_url(url)
+    ping_idle = kwargs.pop("ping_idle", True) and not kwargs.get("pool_pre_ping", False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +118,49 @@ def create_db_engine(url: str, **kwargs) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    # An executemany INSERT without RETURNING (outbox rows, petitioners, …) as multi-row VALUES statements
+    # (SQLAlchemy's insertmanyvalues, as with RETURNING) instead of psycopg's executemany, which enters
+    # pipeline mode for every call: measured 0.25 -> 0.21 ms client and 0.16 -> 0.11 ms server CPU for a
+    # two-row INSERT and its COMMIT.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    if ping_idle:
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that were idle (``IDLE_PING_SECONDS``).
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip and a transaction per
+    unit of work.  Under load connections return to the pool and leave it again within
+    milliseconds; only one that waited there may have been dropped (server restart, idle
+    timeout, network).  Such a one is pinged; if it is dead, ``DisconnectionError`` makes the
+    pool discard it and hand out a fresh one (SQLAlchemy's documented custom-ping recipe).  A
+    connection that dies while in use fails its statement; SQLAlchemy then invalidates it and
+    every older connection of the pool.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or back from use a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_conn, None):
+                raise DisconnectionError(f"pooled connection found dead after idling: {exc}") from exc
+            raise
+        if alive is False:
+            raise DisconnectionError("pooled connection found dead after idling")
 
 
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

@@ -16,7 +16,9 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
+import statistics
 import sys
 import time
 import uuid
@@ -40,12 +42,69 @@ def _pg_cpu(dbname: str) -> float:
     return sum(_cpu_of(p) or 0 for p in pids)
 
 
+def _count_redis_calls() -> dict:
+    """Counts Redis commands sent from the request thread (rate limit; the relay's are in its own thread)."""
+    import threading
+
+    import redis
+
+    main, counts = threading.get_ident(), {"n": 0}
+    original = redis.Redis.execute_command
+
+    def execute_command(self, *a, **kw):
+        if threading.get_ident() == main:
+            counts["n"] += 1
+        return original(self, *a, **kw)
+
+    redis.Redis.execute_command = execute_command
+    return counts
+
+
 def _xacts(dbname: str) -> int:
     import psycopg
 
     with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
         return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
                             (dbname,)).fetchone()[0]
+
+
+def _call_site() -> str:
+    """The innermost project frame and the innermost SQLAlchemy/psycopg frames of the current stack."""
+    import traceback
+
+    frames = traceback.extract_stack()[:-2]
+    project = [f for f in frames if "/site-packages/" not in f.filename and "/bench/" not in f.filename]
+    lib = [f for f in frames if "/site-packages/" in f.filename]
+    where = f"{Path(project[-1].filename).name}:{project[-1].lineno} {project[-1].name}" if project else "?"
+    return where + " | " + " < ".join(f.name for f in reversed(lib[-4:]))
+
+
+class WaitCounter:
+    """Counts psycopg's blocking exchanges with the server (``Connection.wait``: one per round trip, roughly),
+    per thread: the request thread's apart from the relay's."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psycopg
+
+        self.main = threading.get_ident()
+        self.counts = {"request": 0, "other": 0}
+        original = psycopg.Connection.wait
+        counts, main = self.counts, self.main
+
+        self.trace: list[str] | None = None
+
+        def wait(conn, *a, **kw):
+            counts["request" if threading.get_ident() == main else "other"] += 1
+            if self.trace is not None and threading.get_ident() == main:
+                self.trace.append(_call_site())
+            return original(conn, *a, **kw)
+
+        psycopg.Connection.wait = wait
+
+    def snapshot(self) -> dict:
+        return dict(self.counts)
 
 
 def main(argv: list[str]) -> int:
@@ -55,8 +114,18 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=45)
-    ap.add_argument("--no-pre-ping", action="store_true",
-                    help="experiment: the service engine's pool without pre-ping (a shared/db.py setting)")
+    ap.add_argument("--pre-ping", action="store_true",
+                    help="experiment: SQLAlchemy's pre-ping on every checkout (shared/db.py's default before it "
+                         "pinged only connections that sat idle)")
+    ap.add_argument("--relay", choices=("thread", "none"), default="thread",
+                    help="thread: the outbox relay runs in this process as in a web worker (its CPU counted); "
+                         "none: it does not run here (as when only `xinfang worker` relays)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure this many rounds of --requests each and report every round and the medians")
+    ap.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
+                    help="cProfile timer: cpu = this thread's CPU time (waits excluded), wall = elapsed time")
+    ap.add_argument("--trace-waits", action="store_true",
+                    help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
 
     import redis
@@ -86,15 +155,16 @@ def main(argv: list[str]) -> int:
         upgrade("intake", settings)
         world = World()
         f = fill(conninfo(url), args.existing, PiiVault(settings), world, log=lambda *_: None)
-        bodies, _ = intake_bodies(world, f.repeat_people, args.warmup + args.requests, seed=11)
+        bodies, _ = intake_bodies(world, f.repeat_people, args.warmup + args.requests * args.rounds + 1, seed=11)
         _, secret = create_api_key(url, f"cpu-{tag}")
 
         from intake_svc.app import build_runtime, create_app
 
         runtime = build_runtime(settings)
-        if args.no_pre_ping:
-            runtime.engine.pool._pre_ping = False  # experiment only: what shared/db.py's pre-ping costs
-        runtime.relay.start()
+        if args.pre_ping:
+            runtime.engine.pool._pre_ping = True  # experiment only: what a ping per checkout costs
+        if args.relay == "thread":
+            runtime.relay.start()
         app = create_app(settings, runtime=runtime)
         client = app.test_client()
         headers = {"X-API-Key": secret, "Content-Type": "application/json"}
@@ -108,26 +178,62 @@ def main(argv: list[str]) -> int:
         for i in range(args.warmup):
             send(i)
         time.sleep(1.0)
-        prof = cProfile.Profile() if args.profile else None
-        pg0, x0, c0, w0 = _pg_cpu(dbname), _xacts(dbname), time.process_time(), time.perf_counter()
-        if prof:
-            prof.enable()
-        for i in range(args.warmup, args.warmup + args.requests):
-            send(i)
-        if prof:
-            prof.disable()
-        time.sleep(1.2)  # the relay publishes the tail; counters are flushed once a second
-        c1, w1 = time.process_time(), time.perf_counter()
-        pg1, x1 = _pg_cpu(dbname), _xacts(dbname)
+        waits = WaitCounter()
+        redis_calls = _count_redis_calls()
+        timer = time.thread_time if args.profile_clock == "cpu" else time.perf_counter
+        prof = cProfile.Profile(timer) if args.profile else None
+        if args.trace_waits:
+            waits.trace = []
+            send(args.warmup + args.requests * args.rounds)
+            print("psycopg waits of one request (innermost project frame | library frames):")
+            for line in waits.trace:
+                print("  " + line)
+            waits.trace = None
+        rounds = []
+        n = args.requests
+        for r in range(args.rounds):
+            first = args.warmup + r * n
+            pg0, x0, c0, w0 = _pg_cpu(dbname), _xacts(dbname), time.process_time(), time.perf_counter()
+            wt0, rc0 = waits.snapshot(), redis_calls["n"]
+            if prof:
+                prof.enable()
+            for i in range(first, first + n):
+                send(i)
+            if prof:
+                prof.disable()
+            w1 = time.perf_counter()
+            time.sleep(1.2)  # the relay publishes the tail; counters are flushed once a second
+            c1 = time.process_time()
+            pg1, x1 = _pg_cpu(dbname), _xacts(dbname)
+            wt1 = waits.snapshot()
+            rounds.append({"cpu_ms_per_request": 1000 * (c1 - c0) / n, "wall_ms_per_request": 1000 * (w1 - w0) / n,
+                           "pg_cpu_ms_per_request": 1000 * (pg1 - pg0) / n,
+                           "pg_transactions_per_request": (x1 - x0) / n,
+                           "pg_waits_per_request": (wt1["request"] - wt0["request"]) / n,
+                           "pg_waits_other_threads_per_request": (wt1["other"] - wt0["other"]) / n,
+                           "redis_calls_per_request_thread": (redis_calls["n"] - rc0) / n})
+            print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
+        relay_batched = None
+        if args.relay == "none":
+            # What the relay costs when it publishes in big batches (as a separate relay process polling
+            # every XINFANG_OUTBOX_POLL_SECONDS would): drain everything the measured requests left.
+            c0, p0 = time.process_time(), _pg_cpu(dbname)
+            published = runtime.relay.drain()
+            c1 = time.process_time()
+            time.sleep(1.2)
+            relay_batched = {"rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / (published / 2), 3),
+                             "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3),
+                             "note": "per registration (2 outbox rows each), batches of 200"}
         with runtime.engine.connect() as conn:
             pending = conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'pending'")).scalar()
             repeats = conn.execute(text("SELECT count(repeat_of) FROM petitions WHERE county_no LIKE :p"),
                                    {"p": f"{tag}-%"}).scalar()
-        n = args.requests
-        out = {"pre_ping": not args.no_pre_ping, "existing": args.existing, "requests": n, "cpu_ms_per_request": 1000 * (c1 - c0) / n,
-               "wall_ms_per_request": 1000 * (w1 - w0 - 1.2) / n, "pg_cpu_ms_per_request": 1000 * (pg1 - pg0) / n,
-               "pg_transactions_per_request": (x1 - x0) / n, "outbox_pending_after": pending,
-               "flagged_repeat_total": repeats}
+        out = {"pre_ping": args.pre_ping, "relay": args.relay, "existing": args.existing, "requests": n,
+               "rounds": args.rounds, "loadavg": round(os.getloadavg()[0], 2)}
+        out.update({k: round(statistics.median(r[k] for r in rounds), 3) for k in rounds[0]})
+        out.update(outbox_pending_after=pending, flagged_repeat_total=repeats)
+        if relay_batched:
+            out["relay_drained_afterwards"] = relay_batched
         print(json.dumps(out))
         if prof:
             s = io.StringIO()

@@ -75,6 +75,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     help="py-spy the intake workers at the large table after the measurements "
                          "(auto: when the target is missed)")
     ap.add_argument("--profile-seconds", type=float, default=12.0)
+    ap.add_argument("--relay", choices=("web", "worker"), default="web",
+                    help="who publishes intake's outbox: web (as shipped) = a relay thread in every gunicorn worker, "
+                         "woken after each commit; worker = XINFANG_WEB_RELAY=0 and an `xinfang worker intake` "
+                         "process beside gunicorn whose relay publishes in batches every XINFANG_OUTBOX_POLL_SECONDS "
+                         "(its CPU is counted as server CPU)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (process logs, profiles)")
     return ap.parse_args(argv)
 
@@ -111,10 +116,11 @@ def _machine_busy() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """CPU seconds of the server's processes and of this database's PostgreSQL backends."""
+    """CPU seconds of the server's processes (with ``extra_pids``: the relay worker) and of this database's
+    PostgreSQL backends."""
 
-    def __init__(self, server_pid: int, pg_conninfo: str, dbname: str) -> None:
-        self.server = [server_pid, *_children(server_pid)]
+    def __init__(self, server_pid: int, pg_conninfo: str, dbname: str, extra_pids: tuple[int, ...] = ()) -> None:
+        self.server = [server_pid, *_children(server_pid), *extra_pids]
         self.pg_conninfo, self.dbname = pg_conninfo, dbname
 
     def _pg_pids(self) -> list[int]:
@@ -296,12 +302,25 @@ class Procs:
         return p.read_text(errors="replace")[-3000:] if p.exists() else ""
 
 
-def intake_env(workdir: Path, url: str, namespace: str) -> dict:
+def intake_env(workdir: Path, url: str, namespace: str, relay: str = "web") -> dict:
     from shared.config import SERVICES
     from tests.stack import stack_env
 
     return stack_env(data_dir=workdir / f"var-{namespace}", db_urls={s: url for s in SERVICES},
-                     broker_url=REDIS_URL, secret=SECRET, namespace=namespace, extra=SERVE_ENV)
+                     broker_url=REDIS_URL, secret=SECRET, namespace=namespace,
+                     extra={**SERVE_ENV, "XINFANG_WEB_RELAY": "1" if relay == "web" else "0"})
+
+
+def start_relay_worker(procs: Procs, name: str, env: dict) -> subprocess.Popen:
+    """``xinfang worker intake`` (one consumer thread): with XINFANG_WEB_RELAY=0 its relay publishes the outbox.
+    Ready when it runs more than two threads (the relay starts before the Dramatiq worker's threads)."""
+    proc = procs.spawn(name, [sys.executable, "-m", "shared.cli", "worker", "intake", "--threads", "1"], env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(Path(f"/proc/{proc.pid}/task").glob("*"))) > 2:
+            return proc
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not start its relay:\n{procs.tail(name)}")
 
 
 def start_intake(procs: Procs, name: str, env: dict, args) -> tuple[str, subprocess.Popen]:
@@ -355,8 +374,11 @@ def candidate_sql(engine, blinds: list[str]):
 
     since = datetime.now(timezone.utc) - timedelta(days=365)
     stmt = candidates_stmt(Petitioner.id_blind, blinds, since)
-    compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-    return str(compiled), compiled.params
+    compiled = stmt.compile(dialect=engine.dialect)
+    expanded = compiled.construct_expanded_state(compiled.construct_params())  # the IN list as bound values
+    processors = compiled._bind_processors
+    params = {k: processors[k](v) if k in processors else v for k, v in expanded.parameters.items()}
+    return expanded.statement, params
 
 
 def explain_and_time(url: str, blinds: list[str]) -> dict:
@@ -691,12 +713,13 @@ def main(argv: list[str]) -> int:
         def run_intake(key: str, db: str | None = None) -> None:
             label, db = f"intake_{key}", db or key
             try:
-                env = intake_env(workdir, urls[db], namespaces[db])
+                env = intake_env(workdir, urls[db], namespaces[db], args.relay)
                 base, proc = start_intake(procs, label, env, args)
-                meter = CpuMeter(proc.pid, conninfo(PG_ADMIN_URL), names[db])
+                relay = (start_relay_worker(procs, f"{label}-relay", env),) if args.relay == "worker" else ()
+                meter = CpuMeter(proc.pid, conninfo(PG_ADMIN_URL), names[db], tuple(r.pid for r in relay))
                 results[label] = measure(label, f"{base}/intake/api/v1/petitions", bodies=bodies[key],
                                          headers={"X-API-Key": keys[key]}, args=args, meter=meter, tag=f"{tag}{key}")
-                time.sleep(1.0)  # let the relay publish the tail
+                time.sleep(2.0)  # let the relay publish the tail
                 results[label]["after"] = after_run_counts(urls[db], f"{tag}{key}")
                 log(f"{label}: {results[label]['after']}")
             except Exception as exc:
@@ -706,6 +729,7 @@ def main(argv: list[str]) -> int:
                 results["errors"][label] = results[label]["error"]
             finally:
                 procs.stop(label)
+                procs.stop(f"{label}-relay")
 
         run_baseline("baseline_before")
         run_intake("small")
@@ -737,7 +761,9 @@ def main(argv: list[str]) -> int:
         if args.profile == "always" or (args.profile == "auto" and missed):
             log("profiling intake workers at the large table (py-spy) ...")
             try:
-                env = intake_env(workdir, urls["large"], namespaces["large"])
+                env = intake_env(workdir, urls["large"], namespaces["large"], args.relay)
+                if args.relay == "worker":
+                    start_relay_worker(procs, "intake-profile-relay", env)
                 results["profile"] = profile(procs, env, {"X-API-Key": keys["large"]}, bodies["large"], args,
                                              workdir, tag, names["large"])
             except Exception as exc:
