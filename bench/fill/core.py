@@ -1,46 +1,48 @@
-"""The bulk path: the simulator's workload written as the rows the system writes at registration and routing.
+"""The bulk path: the simulator's workload written as the rows the system writes for it.
 
 The slow path (``shared.simulator.driver.Simulation``) registers each petition through the intake API
 at 09:00 of its day, lets the broker carry ``petition.registered`` to assign (routing, deadlines) and
-supervise (read model), and then plays the units' handling.  This module draws the same petitions from
+supervise (read model), and plays the units' handling at 15:00.  This module draws the same petitions from
 ``shared.simulator.workload.Workload`` (same seed, same parameters: same petitioners, texts, places,
-repeats; units and their profiles from the same directory) and writes directly — COPY on PostgreSQL,
-one executemany per chunk on SQLite (``shared.bulk.bulk_insert``, each value through its column's bind
-processor) — what the services write for each petition up to and including its routing, computed with
-the services' own functions:
+repeats; units and their profiles from the same directory), plays the same handling
+(``bench.fill.handling``: the same plans, the same draws, the returns 回流 it sets off) and writes what the
+services write, computed with their own functions — COPY in writer threads on PostgreSQL
+(``bench.fill.pg``: indexes and keys built after the load), one executemany per chunk on SQLite
+(``shared.bulk.bulk_insert``).  A case's rows are held in memory while it is handled and written once its
+handling is over (or at the end of the period, as it then stands).
 
 intake   ``petitions`` (category from intake's code table, statutory type, 集体访, registrar level,
          display number ``{region6}{YYYYMMDD}{seq}`` in registration order, repeat detection through
-         ``intake_svc.detection.detect`` on the same person's earlier petitions, case status 待签收 as
-         ``case.status_changed`` leaves it), ``petitioners`` (PII sealed and blind-indexed by intake's
-         ``PiiVault`` under the settings' keys), ``petition_changes`` (registered + case_status),
-         ``display_sequences``.
-assign   ``cases`` (routing by ``route`` + ``owning_leader`` on the live rule/directory snapshot),
-         ``case_stages`` (受理告知, 异议, 交办期限 opened by ``service.open_receipt_stages``: the deadline
-         policies and the working-day calendar of assign), ``case_events`` (the 交办 timeline row).
-supervise the directory (``project_directory_changed`` of the directory assign loaded), ``case_views``
-         and ``supervise_case_stages`` as ``petition.registered`` + ``case.assigned`` + the 交办
-         ``case.action_recorded`` leave them (deadline slot columns by ``deadline_columns``).
+         ``intake_svc.detection.detect`` on the same person's earlier petitions — with their cases' current
+         statuses, so a return after a closure is 回流 — and the case columns ``case.status_changed`` leaves),
+         ``petitioners`` (PII sealed and blind-indexed by intake's ``PiiVault`` under the settings' keys),
+         ``petition_changes`` (registered + every case status), ``display_sequences``.
+assign   ``cases`` (routing by ``route`` + ``owning_leader`` on the live rule/directory snapshot, then the
+         handling's state, deadlines, extension, opinion, service, evaluations, closure, resolution),
+         ``case_stages`` (``service.open_receipt_stages`` at 交办, ``stages.open_stage`` / ``extend`` after:
+         the deadline policies and the working-day calendar of assign; closed with their outcome),
+         ``case_events`` (the 交办 row and one per action).
+supervise the directory (``project_directory_changed`` of the directory assign loaded), ``case_views`` and
+         ``supervise_case_stages`` as the projection leaves them (``_fold_particulars``, deadline slot
+         columns by ``deadline_columns``, ``deadline_rows`` on the scored stage rows of multi-row cases).
 
 Deliberately NOT written (document, not an oversight):
 
-* the units' handling after 交办 (签收, 受理, 处理意见, 评价, 结案 …), and so the reflows (回流) the slow
-  path draws after a dissatisfied closure: every case is as routing left it (待签收), stages open;
-* outbox / inbox rows (the messages are already applied), idempotency keys, API keys, the 交办单 filed
-  lazily in ``case_documents``, supervise's raw events and ``case_actions`` (the rebuild log);
-* findings, their history, escalations and notices (the sweeps under benchmark create them), notify's
-  inboxes and deliveries, scorecards.
-
-A stage already past due at the end of the filled period is left unfound (``overdue_found_at`` NULL);
-``mark_found_before`` marks those the sweeps of the period would have found, for a bench that must start
-from a swept state.
+* outbox / inbox rows (the messages are already applied), idempotency keys, API keys, the documents
+  (交办单, 受理告知书 … in ``case_documents``), notices, supervise's raw events and ``case_actions``;
+* what the sweeps and checks write: findings, their history, escalations, notices, the overdue marks
+  (``overdue_found_at``: ``mark_found_before`` marks those the sweeps of the period would have found),
+  ``warned_at``, ``reflow_checked`` and the cycle a reflow finding bumps; 回访 (follow-ups), interviews,
+  notify's inboxes and deliveries, scorecards.
 """
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
@@ -49,7 +51,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import select, update
+from sqlalchemy import JSON, select, update
 
 from shared import clock
 from shared.bulk import bulk_insert
@@ -64,8 +66,20 @@ SERVICES = ("intake", "assign", "supervise")
 #: Rows per table buffered before a COPY / executemany.
 CHUNK = 20_000
 #: Tables in the order they are written (parents first).
+#: The tables the fill writes, per service (their indexes and keys are built after the load on PostgreSQL).
+FILLED_TABLES = {"intake": ["petitions", "petitioners", "petition_changes", "display_sequences"],
+                 "assign": ["cases", "case_stages", "case_events"],
+                 "supervise": ["case_views", "supervise_case_stages"]}
 ORDER = ("petitions", "petitioners", "petition_changes", "display_sequences", "cases", "case_stages", "case_events",
          "case_views", "supervise_case_stages")
+
+
+_ids = random.Random()  # seeded from os.urandom once: ids as random as uuid4's, without a syscall per id
+
+
+def new_id() -> str:
+    """A fresh UUID4 as 32 hex characters (``shared.db.new_id``'s format), from a PRNG seeded once."""
+    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
 
 
 @dataclass
@@ -100,8 +114,8 @@ class FillReport:
     end: datetime | None = None
 
     def lines(self) -> list[str]:
-        out = [f"{self.petitions:,} petitions over {self.days} days ({self.repeats:,} linked repeats) "
-               f"in {self.total:.1f} s"]
+        out = [f"{self.petitions:,} petitions over {self.days} days ({self.repeats:,} linked repeats, "
+               f"{self.rows.get('actions replayed', 0):,} handling actions replayed) in {self.total:.1f} s"]
         for name, seconds in sorted(self.seconds.items(), key=lambda kv: -kv[1]):
             rows = self.rows.get(name)
             out.append(f"  {name:34s} {seconds:8.1f} s" + (f"  {rows:>11,} rows" if rows else ""))
@@ -122,14 +136,18 @@ def column_defaults(table, given) -> dict:
 class Buffer:
     """Rows per table, written in chunks with ``shared.bulk.bulk_insert``; times each table."""
 
-    def __init__(self, runtimes: dict, report: FillReport, chunk: int = CHUNK) -> None:
-        self.runtimes, self.report, self.chunk = runtimes, report, chunk
+    def __init__(self, runtimes: dict, report: FillReport, chunk: int = CHUNK, sink=None,
+                 write: tuple[str, ...] = SERVICES) -> None:
+        self.runtimes, self.report, self.chunk, self.write = runtimes, report, chunk, write
+        self.sink = sink  # PostgreSQL: bench.fill.pg.CopySink (COPY in writer threads)
         self.rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
         self.tables: dict[tuple[str, str], object] = {}
         self._defaults: dict[tuple[str, str], tuple[dict, list]] = {}
         self.full = False
 
     def add(self, service: str, table, row: dict) -> None:
+        if service not in self.write:
+            return
         key = (service, table.name)
         self.tables[key] = table
         bucket = self.rows[key]
@@ -165,8 +183,20 @@ class Buffer:
             service, name = k
             started = time.perf_counter()
             self._complete(k, rows)
+            if self.sink is not None and service in self.sink.queues:
+                self.sink.put(service, self.tables[k], rows)
+                self.report.seconds["hand chunks to the COPY writers (queue full: waits)"] += time.perf_counter() - started
+                continue
+            table = self.tables[k]
+            json_cols = [c.name for c in table.columns if isinstance(c.type, JSON) and c.name in rows[0]]
+            groups: dict[tuple, list] = defaultdict(list)  # a JSON column's None is SQL NULL, as the ORM leaves it
+            for row in rows:
+                groups[tuple(c for c in json_cols if row[c] is None)].append(row)
             with self.runtimes[service].uow() as session:
-                bulk_insert(session, self.tables[k], rows)
+                for nulls, group in groups.items():
+                    if nulls:
+                        group = [{c: v for c, v in row.items() if c not in nulls} for row in group]
+                    bulk_insert(session, table, group)
             self.report.seconds[f"write {service}.{name}"] += time.perf_counter() - started
             self.report.rows[f"write {service}.{name}"] += len(rows)
 
@@ -236,8 +266,11 @@ class BulkFill:
     """One fill of ``params`` into the databases of ``settings`` (intake, assign, supervise)."""
 
     def __init__(self, settings: Settings, params: FillParams, *, chunk: int = CHUNK,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, replay: bool = True,
+                 write: tuple[str, ...] = SERVICES) -> None:
         self.settings, self.params, self.chunk, self.progress = settings, params, chunk, progress
+        self.replay = replay  # play the units' handling after 交办 (bench.fill.handling)
+        self.write = write  # the services whose rows are written (the others are computed only)
         self.report = FillReport()
         self.timer = Timer(self.report)
 
@@ -286,41 +319,69 @@ class BulkFill:
         units = sorted(snap.units, key=lambda u: u.id)
         places = [(u.region_code, u.region_code[:6], u.name) for u in units if u.kind == "township"]
         self.city = min(u.region_code[:6] for u in units if u.level == "city")
-        self.buffer = Buffer(self.runtimes, self.report, self.chunk)
-        previous_clock = clock.current()
-        clock.configure(self.settings.replace(clock_control=True))
-        logging.getLogger(clock.__name__).setLevel(logging.ERROR)
-        try:
-            self._fill(Workload(self.params.workload_params(), places))
-        finally:
-            clock.configure(self.settings.replace(clock_control=previous_clock.controllable))
-        with self.timer("flush"):
-            for (region6, day), last in sorted(self.sequences.items()):
-                self.buffer.add("intake", self.tables.sequence, {"region6": region6, "day": day, "last": last})
-            self.buffer.flush()
+        engines = {svc: self.runtimes[svc].engine for svc in self.write}
+        postgres = {svc: e for svc, e in engines.items() if e.dialect.name == "postgresql"}
+        with ExitStack() as stack:
+            sink = None
+            if postgres:  # COPY in writer threads, indexes and keys built after the load
+                from bench.fill.pg import CopySink, deferred_constraints
+
+                stack.enter_context(deferred_constraints(postgres, {svc: FILLED_TABLES[svc] for svc in postgres},
+                                                         self.report.seconds))
+                sink = CopySink(postgres, self.report.seconds, self.report.rows)
+            self.buffer = Buffer(self.runtimes, self.report, self.chunk, sink=sink, write=self.write)
+            previous_clock = clock.current()
+            clock.configure(self.settings.replace(clock_control=True))
+            logging.getLogger(clock.__name__).setLevel(logging.ERROR)
+            try:
+                self._fill(Workload(self.params.workload_params(), places))
+            finally:
+                clock.configure(self.settings.replace(clock_control=previous_clock.controllable))
+            with self.timer("flush"):
+                for (region6, day), last in sorted(self.sequences.items()):
+                    self.buffer.add("intake", self.tables.sequence, {"region6": region6, "day": day, "last": last})
+                self.buffer.flush()
+            if sink is not None:
+                with self.timer("wait for the COPY writers"):
+                    sink.close()
         with self.timer("analyze"):
             self.analyze()
         self.report.total = time.perf_counter() - started
         return self.report
 
     def _fill(self, workload: Workload) -> None:
+        """Day by day as ``Simulation.run``: the day's petitions (and the returns due) registered at 09:00,
+        the handling due played at 15:00 for every open case in registration order; a case's rows are
+        written once its handling is over (or at the end, as it then stands)."""
         from intake_svc.detection import warm_up
+
+        from bench.fill.handling import Handling
 
         warm_up()
         self._setup_services()
         p, day = self.params, 0
         target = p.cases
+        self.handling = Handling(self, p.seed, p.start, self._profiles(), self._people(listing=True),
+                                 self._people(listing=False)) if self.replay else None
+        self.open_tracks: list = []
+        self.returns: dict[int, list] = defaultdict(list)  # day -> closed tracks whose petitioner comes back
+        self.registered = 0
         while True:
             if target is None and day >= p.days:
                 break
             with self.timer("draw workload"):
                 items = workload.day(day)
+                for track in sorted(self.returns.pop(day, []), key=lambda t: t.index):
+                    items.append(workload.repeat(track.item, day, reflow=True))  # Simulation._reflows_due
             if target is not None:
                 items = items[:max(0, target - self.report.petitions)]
             now = p.at(day)
             clock.current().set(now, frozen=True)
             for item in items:
                 self._one(item, day, now)
+            if self.handling is not None:
+                with self.timer("replay handling (15:00)"):
+                    self._handle_day(day)
             self.report.days = day + 1
             self.report.end = now
             if self.progress:
@@ -328,6 +389,66 @@ class BulkFill:
             day += 1
             if target is not None and self.report.petitions >= target:
                 break
+        with self.timer("write open cases"):
+            for track in self.open_tracks:
+                self._write(track)
+            self.open_tracks = []
+
+    def _handle_day(self, day: int) -> None:
+        at = self.params.at(day, 15)
+        clock.current().set(at, frozen=True)
+        handling, still_open = self.handling, []
+        for track in self.open_tracks:
+            handling.advance(track, day, at)
+            if not track.done:
+                still_open.append(track)
+                continue
+            person = track.item.petitioner
+            if (track.closed_day is not None and person is not None and person.returns and track.dissatisfied
+                    and not track.item.reflow):
+                self.returns[track.closed_day + 4].append(track)
+            self._write(track)
+        self.open_tracks = still_open
+        self.report.rows["actions replayed"] = handling.actions
+
+    def _profiles(self) -> dict[str, str]:
+        from shared.simulator.workload import unit_profiles
+
+        return unit_profiles(self.params.seed, [u.id for u in self.snap.units])
+
+    def _people(self, *, listing: bool) -> dict[str, tuple]:
+        """Person id -> (username, unit id).  ``listing``: what ``GET /assign/api/v1/people`` gives the
+        simulator's admin (active people of an existing unit, by id, the first 1,000: Simulation.setup)."""
+        from assign_svc.models import Person, Unit
+
+        stmt = select(Person)
+        if listing:
+            stmt = (select(Person).join(Unit, Unit.id == Person.unit_id).where(Person.active.is_(True))
+                    .order_by(Person.id).limit(1000))
+        with self.runtimes["assign"].uow() as session:
+            return {p.id: (p.username, p.unit_id) for p in session.scalars(stmt)}
+
+    def _write(self, track) -> None:
+        """Buffer every row of a case whose handling is over (parents first)."""
+        add, t = self.buffer.add, self.tables
+        add("intake", t.petition, track.petition)
+        for service, table, row in track.rows:
+            add(service, table, row)
+        case = dict(vars(track.case))
+        add("assign", t.case, case)
+        for s in track.stages:
+            row = {c: getattr(s, c) for c in self.stage_columns}
+            row["id"], row["case_id"] = new_id(), case["id"]
+            add("assign", t.stage, row)
+        if self.handling is not None:
+            self.handling.finish_view(track)
+            views = self.handling.stage_views(track)
+        else:
+            views = self._initial_stage_views(track)
+        add("supervise", t.view, track.view)
+        for row in views:
+            add("supervise", t.stage_view, row)
+        self.buffer.flush_if_full()
 
     def _setup_services(self) -> None:
         from assign_svc import service as assign_service
@@ -351,29 +472,41 @@ class BulkFill:
         self.by_person: dict[str, list] = defaultdict(list)  # id blind -> earlier petitions (candidate rows)
         self.stage_memo: dict[tuple, tuple] = {}
         self.route_memo: dict = {}
+        self.policy_memo: dict = {}
+        self.sealed: dict[str, str] = {}  # value -> Fernet token (a returning petitioner's values sealed once)
+        self.no_detection = None
 
     def _one(self, item: Planned, day: int, now: datetime) -> None:
+        from bench.fill.handling import Track
+
         timer = self.timer
+        rows: list = []
         with timer("rows intake (incl. PII, detection)"):
-            petition, event, found = self._intake(item, now)
+            petition, event, found, candidate = self._intake(item, now, rows)
         with timer("rows assign (routing, deadlines)"):
-            case, stages, event_row, names = self._assign(event)
+            case, stages, event_row, names = self._assign(event, rows)
         with timer("rows supervise (read model)"):
-            self._supervise(event, case, stages, names)
-        with timer("intake case status"):
-            # case.status_changed (待签收, by the routing) as intake applies it
-            petition["case_status"], petition["case_updated_at"] = case["status"], case["assigned_at"]
-            self.buffer.add("intake", self.tables.change, {
-                "petition_id": petition["id"], "at": now, "actor": event_row["actor_name"], "action": "case_status",
-                "changes": {"from": "", "to": case["status"], "reason": event_row["reason"]}})
-            self.buffer.add("intake", self.tables.petition, petition)
+            view = self._supervise(event, case, stages, names)
+        # case.status_changed (待签收, by the routing) as intake applies it
+        petition["case_status"], petition["case_updated_at"] = case.status, case.assigned_at
+        rows.append(("intake", self.tables.change, {
+            "petition_id": petition["id"], "at": now, "actor": event_row["actor_name"], "action": "case_status",
+            "changes": {"from": "", "to": case.status, "reason": event_row["reason"]}}))
+        track = Track(item=item, petition=petition, candidate=candidate, case=case, stages=stages, view=view, rows=rows)
+        track.index = self.registered
+        self.registered += 1
         self.report.petitions += 1
         self.report.repeats += bool(found.repeat_of)
-        self.buffer.flush_if_full()
+        if self.handling is not None:
+            self.handling.pick_up(track, day)
+        if self.handling is None or track.done:
+            self._write(track)
+        else:
+            self.open_tracks.append(track)
 
     # ------------------------------------------------------------------ intake
 
-    def _intake(self, item: Planned, now: datetime):
+    def _intake(self, item: Planned, now: datetime, rows: list):
         from intake_svc.detection import MAX_CANDIDATES, Detection, detect
         from intake_svc.domain.rules import PURPOSES, is_group_visit, level_of_prefix
         from intake_svc.service import registered_event
@@ -401,40 +534,55 @@ class BulkFill:
         found = Detection()
         if earlier:
             since = now - timedelta(days=settings.repeat_window_days)
-            rows = [r for r in reversed(earlier) if r[1] >= since][:MAX_CANDIDATES]
-            if rows:
-                found = detect(_Candidates([r[0] for r in rows]), fields=fields, id_blinds=[id_blind],
+            recent = [r for r in reversed(earlier) if r[1] >= since][:MAX_CANDIDATES]
+            if recent:
+                found = detect(_Candidates([r[0] for r in recent]), fields=fields, id_blinds=[id_blind],
                                phone_blinds=[phone_blind], registrar_level=registrar_level,
                                window_days=settings.repeat_window_days)
         region6, local_day = item.region_code[:6], (now.astimezone(TZ)).strftime("%Y%m%d")
         seq = self.sequences.get((region6, local_day), 0) + 1
         self.sequences[(region6, local_day)] = seq
-        row = dict(fields, id=uuid.uuid4().hex, display_no=f"{region6}{local_day}{seq:04d}",
+        row = dict(fields, id=new_id(), display_no=f"{region6}{local_day}{seq:04d}",
                    repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
                    repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
                    cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
                    case_status="", case_resolved=False, case_final=False, case_updated_at=None)
         if found.repeat_of:
             row["first_time"] = False
-        people = []
+        people, candidate = [], None
         if person is not None:
             people.append({"petition_id": row["id"], "seq": 0, "name": person.name,
-                           "id_number_enc": self.vault.seal(person.id_number), "id_blind": id_blind,
-                           "phone_enc": self.vault.seal(person.phone), "phone_blind": phone_blind,
+                           "id_number_enc": self._seal(person.id_number), "id_blind": id_blind,
+                           "phone_enc": self._seal(person.phone), "phone_blind": phone_blind,
                            "address_code": person.county, "address": "", "registered_at": now})
-            self.by_person[id_blind].append((SimpleNamespace(
+            candidate = SimpleNamespace(
                 id=row["id"], display_no=row["display_no"], title=row["title"], request_text=row["request_text"],
                 facts=row["facts"], region_code=row["region_code"], category_code=row["category_code"],
                 classic_code=row["classic_code"], complained_party=row["complained_party"],
-                case_status="待签收", case_resolved=False, case_final=False, registrar_level=registrar_level), now))
+                case_status="待签收", case_resolved=False, case_final=False, registrar_level=registrar_level)
+            self.by_person[id_blind].append((candidate, now))
         for p in people:
-            self.buffer.add("intake", self.tables.petitioner, p)
-        self.buffer.add("intake", self.tables.change, {
+            rows.append(("intake", self.tables.petitioner, p))
+        rows.append(("intake", self.tables.change, {
             "petition_id": row["id"], "at": now, "actor": row["registrar"], "action": "registered",
-            "changes": {"display_no": row["display_no"], "detection": asdict(found)}})
+            "changes": {"display_no": row["display_no"], "detection": self._detection_dict(found)}}))
         event = registered_event(SimpleNamespace(**row, petitioners=[SimpleNamespace(name=p["name"]) for p in people]),
                                  found)
-        return row, event, found
+        return row, event, found, candidate
+
+    def _seal(self, value: str) -> str:
+        token = self.sealed.get(value)
+        if token is None:
+            token = self.sealed[value] = self.vault.seal(value)
+        return token
+
+    def _detection_dict(self, found) -> dict:
+        """``asdict(found)``; the no-repeat detection (most petitions) converted once."""
+        if found.repeat_of:
+            return asdict(found)
+        if self.no_detection is None or self.no_detection[0] != found:
+            self.no_detection = (found, asdict(found))
+        return dict(self.no_detection[1])
 
     # ------------------------------------------------------------------ assign
 
@@ -443,13 +591,20 @@ class BulkFill:
         from assign_svc.domain.deadlines import NoPolicy, select_policy
         from assign_svc.stages import facts_of
 
-        facts, out = facts_of(case), []
+        facts = facts_of(case)
+        found = self.policy_memo.get((facts, level))
+        if found is not None:
+            return found
+        out = []
         for step in ("acceptance_notice", "objection", "assigned", "handling"):
             try:
                 out.append(select_policy(self.snap.policies, step, facts, level=level).id)
             except NoPolicy:
                 out.append(None)
-        return tuple(out)
+        if len(self.policy_memo) > 500_000:
+            self.policy_memo.clear()
+        found = self.policy_memo[(facts, level)] = tuple(out)
+        return found
 
     def _stages(self, case: SimpleNamespace, at: datetime, level: str | None) -> tuple[list[dict], object, str]:
         """``open_receipt_stages`` on the case, memoised on what its stages depend on: the policies in force
@@ -467,7 +622,7 @@ class BulkFill:
             self.stage_memo[key] = found
         return [dict(r, unit_id=case.unit_id) for r in found[0]], found[1], found[2]
 
-    def _assign(self, petition):
+    def _assign(self, petition, rows: list):
         from assign_svc.domain.leaders import owning_leader
         from assign_svc.domain.routing import route
         from assign_svc.domain.workflow import PENDING_SIGNATURE
@@ -491,7 +646,7 @@ class BulkFill:
             flags["group_visit"] = True
         at = petition.registered_at
         case = SimpleNamespace(
-            id=uuid.uuid4().hex, petition_id=petition.petition_id, display_no=petition.display_no, unit_id=unit.id,
+            id=new_id(), petition_id=petition.petition_id, display_no=petition.display_no, unit_id=unit.id,
             region_code=petition.region_code, category=facts.category, status=PENDING_SIGNATURE, assigned_at=at,
             due_at=at, deadline_basis="", mode=decision.mode, in_clock=decision.in_clock,
             statutory_type=facts.statutory_type, purpose=facts.purpose, channel=facts.channel, flags=flags,
@@ -502,27 +657,26 @@ class BulkFill:
             registered_by=getattr(petition, "registrar", None) or petition.system,
             assigned_by=f"规则：{decision.rule.name}", updated_at=at)
         stages, case.due_at, case.deadline_basis = self._stages(case, at, unit.level)
-        row = vars(case)
-        self.buffer.add("assign", self.tables.case, row)
-        for s in stages:
-            s["case_id"] = case.id
-            self.buffer.add("assign", self.tables.stage, s)
+        case.row_version, case.previous_status, case.reviewed_by, case.closed_at, case.resolution = 1, None, None, None, None
+        case.extension = case.opinion = case.service = case.evaluations = case.closure = None
+        stages = [SimpleNamespace(**{**s, "case_id": case.id, "id": None}, opened_event_at=at) for s in stages]
         label = {"assign": "交办", "forward": "转送", "divert": "涉法涉诉分流"}[decision.mode]
         event_row = {"case_id": case.id, "seq": 1, "action": "assign", "label": label, "from_status": None,
                      "to_status": case.status, "actor_id": "system", "actor_name": "分办规则", "actor_role": "system",
                      "at": at, "reason": f"{decision.rule.name}（规则 {decision.rule.id}）",
                      "data": _jsonable({"unit_id": unit.id, "leader_id": case.leader_id, "mode": decision.mode})}
-        self.buffer.add("assign", self.tables.event, event_row)
+        rows.append(("assign", self.tables.event, event_row))
         leader_info = snap.people_by_id.get(case.leader_id) if case.leader_id else None
         names = (unit.name, leader_info.name if leader_info else None)
-        return row, stages, event_row, names
+        return case, stages, event_row, names
 
     # ------------------------------------------------------------------ supervise
 
-    def _supervise(self, petition, case: dict, stages: list[dict], names: tuple[str, str | None]) -> None:
-        """The read model after petition.registered, case.assigned and the 交办 case.action_recorded
-        (``supervise_svc.service`` project_petition_registered / project_case_assigned / project_case_action)."""
-        from supervise_svc.service import HEADLINE_KINDS, deadline_columns
+    def _supervise(self, petition, case, stages: list, names: tuple[str, str | None]) -> dict:
+        """The case view after petition.registered, case.assigned and the 交办 case.action_recorded
+        (``supervise_svc.service`` project_petition_registered / project_case_assigned / project_case_action);
+        its stage rows are derived from the case's stages when written."""
+        from supervise_svc.service import HEADLINE_KINDS
 
         flags = dict(petition.flags or {})
         view = {"petition_id": petition.petition_id, "display_no": petition.display_no,
@@ -532,35 +686,47 @@ class BulkFill:
                 "legal_litigation": bool(petition.legal_litigation), "group_visit": bool(petition.group_visit),
                 "cross_level": bool(flags.get("cross_level")), "reflow": bool(flags.get("reflow")),
                 "repeat_of": flags.get("repeat_of"),
-                "case_id": case["id"], "unit_id": case["unit_id"], "unit_name": names[0],
-                "assigned_at": case["assigned_at"], "due_at": case["due_at"], "deadline_basis": case["deadline_basis"],
-                "leader_id": case["leader_id"], "leader_name": names[1], "mode": case["mode"],
-                "in_clock": bool(case["in_clock"]), "status": "assigned", "case_state": case["status"],
-                "last_event_at": case["assigned_at"]}
-        at = case["assigned_at"]
+                "case_id": case.id, "unit_id": case.unit_id, "unit_name": names[0],
+                "assigned_at": case.assigned_at, "due_at": case.due_at, "deadline_basis": case.deadline_basis,
+                "leader_id": case.leader_id, "leader_name": names[1], "mode": case.mode,
+                "in_clock": bool(case.in_clock), "status": "assigned", "case_state": case.status,
+                "last_event_at": case.assigned_at,
+                # what the handling's actions fold in (project_case_action), as a new view holds them
+                "accepted_at": None, "opinion_at": None, "opinion_outcome": None, "truth": None, "served_at": None,
+                "evaluation_grade": None, "evaluated_at": None, "evaluation_expired": False,
+                "closure_submitted_at": None, "closure_perfunctory": False, "closure_failed": [], "closed_at": None,
+                "resolution": None, "ceased": False, "commitments": [], "commitments_due_at": None, "cycle": 1}
         for s in stages:
-            due = None if s["paused_at"] is not None else s["due_at"]
-            self.buffer.add("supervise", self.tables.stage_view, {
-                "case_id": case["id"], "petition_id": petition.petition_id, "unit_id": case["unit_id"],
-                "region_code": petition.region_code, "kind": s["kind"], "opened_at": at, "due_at": due,
-                "warn_at": s["warn_at"], "paused": s["paused_at"] is not None, "basis": s["basis"] or "",
-                "policy": f"{s['policy_code']}@{s['policy_version']}", "closed_at": None, "overdue_found_at": None})
-            if s["kind"] in HEADLINE_KINDS and due is not None:
-                view["due_at"], view["deadline_basis"] = due, s["basis"] or view["deadline_basis"]
-        view.update(deadline_columns((s["kind"], s["due_at"], None) for s in stages))
-        self.buffer.add("supervise", self.tables.view, view)
+            due = None if s.paused_at is not None else s.due_at
+            if s.kind in HEADLINE_KINDS and due is not None:
+                view["due_at"], view["deadline_basis"] = due, s.basis or view["deadline_basis"]
+        return view
+
+    def _initial_stage_views(self, track) -> list[dict]:
+        """supervise_case_stages as the 交办 leaves them (no handling replayed)."""
+        from supervise_svc.service import SCORED_SLOTS, deadline_columns
+
+        view, case = track.view, track.case
+        view.update(deadline_columns((s.kind, s.due_at, None) for s in track.stages))
+        return [{"case_id": case.id, "petition_id": case.petition_id, "unit_id": case.unit_id,
+                 "region_code": case.region_code, "kind": s.kind, "opened_at": case.assigned_at,
+                 "due_at": None if s.paused_at is not None else s.due_at, "warn_at": s.warn_at,
+                 "paused": s.paused_at is not None, "basis": s.basis or "", "policy": f"{s.policy_code}@{s.policy_version}",
+                 "closed_at": None, "overdue_found_at": None,
+                 "deadline_rows": bool(view["deadline_rows"]) and s.kind in SCORED_SLOTS} for s in track.stages]
 
     # ------------------------------------------------------------------ after loading
 
     def analyze(self) -> None:
         from sqlalchemy import text
 
-        for svc in SERVICES:
-            engine = self.runtimes[svc].engine
-            if engine.dialect.name == "postgresql":
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.execute(text("VACUUM ANALYZE"))
-            else:
+        from bench.fill.pg import parallel, vacuum_analyze
+
+        engines = {svc: self.runtimes[svc].engine for svc in self.write}
+        parallel({svc: (lambda e=e: vacuum_analyze(e)) for svc, e in engines.items()
+                  if e.dialect.name == "postgresql"})
+        for engine in engines.values():
+            if engine.dialect.name != "postgresql":
                 with engine.begin() as conn:
                     conn.execute(text("ANALYZE"))
 
@@ -582,9 +748,13 @@ def mark_found_before(runtime, instant: datetime) -> int:
 
 
 def fill(settings: Settings, params: FillParams, *, chunk: int = CHUNK,
-         progress: Callable[[int], None] | None = None) -> FillReport:
-    """Fill the intake, assign and supervise databases of ``settings``; returns the report (timings)."""
-    job = BulkFill(settings, params, chunk=chunk, progress=progress)
+         progress: Callable[[int], None] | None = None, replay: bool = True,
+         write: tuple[str, ...] = SERVICES) -> FillReport:
+    """Fill the intake, assign and supervise databases of ``settings``; returns the report (timings).
+    ``replay=False``: every case as routing leaves it (待签收, receipt stages open).  ``write``: the services
+    whose tables are filled (the others' databases are only migrated and bootstrapped: routing and
+    deadlines read assign's rules and calendar)."""
+    job = BulkFill(settings, params, chunk=chunk, progress=progress, replay=replay, write=write)
     try:
         return job.run()
     finally:

@@ -1,6 +1,15 @@
-"""Synthetic data for the intake bench: N existing petitions (COPY) and the load's request bodies.
+"""Data for the intake bench: N existing petitions and the load's request bodies.
 
-Population (per filled database, seeded, deterministic from the person index ``k``):
+``fill`` (the default source): the simulator's bulk fill (``bench.fill``) writes N petitions of the
+workload into the intake database — the petitions, petitioners (sealed and blind-indexed under the
+server's keys), the change log and the display sequences the system would have written, over the 365
+days up to today, the cases' handling replayed so the petitions carry their cases' real statuses (assign
+and supervise are computed in a scratch SQLite folder, not written).  The known people the load sends
+again are workload petitioners with a petition in the last 300 days; their bodies repeat their matter in
+other words.  ``fill(..., source="synthetic")`` (or ``XINFANG_BENCH_INTAKE_SOURCE=synthetic``): the former
+synthetic population below.
+
+Synthetic population (per filled database, seeded, deterministic from the person index ``k``):
   * 30 % of the petitions come from "frequent" petitioners (N/10 people, ~3 petitions each,
     each person keeps to one matter template: the same grievance again and again);
   * 70 % come from people with exactly one petition;
@@ -15,6 +24,7 @@ whose rows carry real tokens of their own values.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -159,9 +169,70 @@ def _constraints(cur) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, 
     return cons, idx
 
 
+#: Where ``fill`` takes the existing petitions from: ``bulk`` (the simulator's bulk fill) or ``synthetic``.
+SOURCE = os.environ.get("XINFANG_BENCH_INTAKE_SOURCE", "bulk")
+
+
 def fill(conninfo: str, n: int, vault: PiiVault, world: World, *, seed: int = 7, repeat_people: int = 4000,
-         log=print) -> FillResult:
+         log=print, source: str | None = None) -> FillResult:
     """Load ``n`` petitions (and their petitioners) into a migrated, empty intake database."""
+    if (source or SOURCE) == "bulk":
+        return bulk_fill(conninfo, n, vault, repeat_people=repeat_people, log=log)
+    return synthetic_fill(conninfo, n, vault, world, seed=seed, repeat_people=repeat_people, log=log)
+
+
+def bulk_fill(conninfo: str, n: int, vault: PiiVault, *, repeat_people: int = 4000, seed: int = 1,
+              days: int = 365, log=print) -> FillResult:
+    """``n`` petitions of the simulator's workload (``bench.fill``, handling replayed, intake written only)
+    registered over the ``days`` days up to yesterday; the known people are petitioners (dicts: name,
+    id_number, phone, county, region_code, category, title, request_text of their latest petition) with
+    a petition in the last 300 days."""
+    import tempfile
+    from pathlib import Path
+
+    from bench.fill.core import BulkFill, FillParams
+
+    t0 = time.perf_counter()
+    start = date.today() - timedelta(days=days)
+    url = "postgresql+psycopg://" + conninfo.split("://", 1)[1] if "://" in conninfo else conninfo
+    with tempfile.TemporaryDirectory(prefix="xfb-intake-bulk-") as tmp:
+        settings = vault.settings.replace(data_dir=Path(tmp), clock_control=True, database_urls={"intake": url})
+        job = BulkFill(settings, FillParams.for_cases(n, seed=seed, days=days, start=start), write=("intake",))
+        known: dict[str, dict] = {}
+        horizon = datetime.now(UTC) - timedelta(days=300)
+        one = job._one
+
+        def remember(item, day, now):  # the latest petition of each petitioner in the last 300 days
+            one(item, day, now)
+            person = item.petitioner
+            if person is not None and now >= horizon and person.county.startswith("4113"):
+                known[person.id_number] = {
+                    "name": person.name, "id_number": person.id_number, "phone": person.phone,
+                    "county": person.county, "region_code": item.region_code, "category": item.category,
+                    "title": item.title, "request_text": item.request_text}
+        job._one = remember
+        try:
+            report = job.run()
+        finally:
+            job.close()
+    people = list(known.values())
+    random.Random(seed).shuffle(people)
+    people = people[:repeat_people]
+    seconds = time.perf_counter() - t0
+    log(f"    bulk fill: {report.petitions:,} petitions over {report.days} days from {start} "
+        f"({report.repeats:,} linked repeats) in {seconds:.1f}s")
+    copy = sum(v for k, v in report.seconds.items() if k.startswith("copy "))
+    return FillResult(n=report.petitions, seconds=seconds, gen_copy_seconds=copy,
+                      index_seconds=report.seconds.get("re-create indexes and keys", 0.0),
+                      vacuum_seconds=report.seconds.get("analyze", 0.0),
+                      petitioners=report.rows.get("copy intake.petitioners (writer thread)", 0),
+                      people=len(job.by_person), repeat_people=people,
+                      sample_blinds=[vault.blind(p["id_number"]) for p in people[:200]])
+
+
+def synthetic_fill(conninfo: str, n: int, vault: PiiVault, world: World, *, seed: int = 7,
+                   repeat_people: int = 4000, log=print) -> FillResult:
+    """Load ``n`` synthetic petitions (and their petitioners) into a migrated, empty intake database."""
     import psycopg
 
     _check_columns()
@@ -298,8 +369,11 @@ def intake_bodies(world: World, repeat_people: list[int], count: int, *, repeat_
     for j in range(count):
         if repeat_people and rng.random() < repeat_share:
             k = rng.choice(repeat_people)
-            county, tpl = world.county_of(k), world.template_of(k)
             repeats += 1
+            if isinstance(k, dict):  # a petitioner of the bulk fill: the same matter again
+                out.append(_known_body(k, rng, now))
+                continue
+            county, tpl = world.county_of(k), world.template_of(k)
         else:
             k = new_base + j
             county = counties[rng.randrange(len(counties))]
@@ -318,6 +392,17 @@ def intake_bodies(world: World, repeat_people: list[int], count: int, *, repeat_
         }
         out.append(json.dumps(body, ensure_ascii=False))
     return out, repeats
+
+
+def _known_body(person: dict, rng: random.Random, now: datetime) -> str:
+    """A registration body of a bulk-filled petitioner about their matter (as the simulator sends it)."""
+    petitioned = (now - timedelta(minutes=rng.randint(60, 60 * 24 * 3))).isoformat(timespec="seconds")
+    return json.dumps({
+        "system": "bench-intake", "county_no": PLACEHOLDER, "channel": rng.choice(("来访", "网上信访", "来信")),
+        "purpose": "求决", "petitioned_at": petitioned, "people_count": 1, "title": person["title"],
+        "request_text": person["request_text"], "category": person["category"], "region_code": person["region_code"],
+        "petitioners": [{"name": person["name"], "id_number": person["id_number"], "phone": person["phone"],
+                         "address_code": person["county"]}]}, ensure_ascii=False)
 
 
 def baseline_bodies(world: World, count: int, *, seed: int = 13) -> list[str]:

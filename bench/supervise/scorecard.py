@@ -1,13 +1,18 @@
 """Bench: one month's 三率三色 scorecard over a large read model, beside the bare GROUP BY.
 
-    .venv/bin/python -m bench.supervise.scorecard [--cases 1000000] [--units 3000] [--runs 3]
+    .venv/bin/python -m bench.supervise.scorecard [--cases 1000000] [--runs 3] [--seed 1]
                                                   [--backend sqlite|postgres|both] [--month 2026-06]
+    .venv/bin/python -m bench.supervise.scorecard --synthetic [--units 3000] …   # the former synthetic fill
 
-Bulk-fills (executemany on SQLite, COPY on PostgreSQL; never the ORM) ``--units`` directory units
-(30 counties with their townships) and ``--cases`` cases spread over 2026 — with their acceptance,
-handling and evaluation stages (~2.9 stage rows per case: a quarter 交办 with an assigned deadline too,
-3 % rerouted with a second 受理告知) and the deadline slots the projection copies onto the case — into
-supervise's read-model tables.  Then, in the same run, times (median of ``--runs`` interleaved rounds):
+Fills ``--cases`` cases over 2026 with the simulator's bulk fill (``bench.fill``, handling replayed: the
+workload's petitions registered, routed and handled as the slow simulation drives them — signed, accepted,
+extended, answered, served, evaluated, closed on time or late, returns 回流; the demo directory of 南阳市),
+so supervise's read model (case views with their deadline slots, stage rows) is what the projection holds
+after a year.  ``--synthetic``: the former fill instead (executemany on SQLite, COPY on PostgreSQL;
+``--units`` directory units, 30 counties with their townships, and random cases with ~2.9 stage rows each:
+a quarter 交办 with an assigned deadline too, 3 % rerouted with a second 受理告知, the deadline slots and
+the ``deadline_rows`` flag of multi-row cases on the case and on its scored stage rows).  Then, in the same
+run, times (median of ``--runs`` interleaved rounds):
 
 * ``scorecard``: ``compute_month`` for ``--month`` (the GROUP BY over the cases plus the multi-row
   cases' stage rows, the per-unit rates, ranks, colours, the 3,000 rows written), rolled back after each run;
@@ -41,9 +46,9 @@ from sqlalchemy.types import JSON
 from shared.db import create_db_engine
 from supervise_svc.models import Base, CaseStageView, CaseView, DirectoryUnit
 from supervise_svc.scores import compute as compute_module
-from supervise_svc.scores.aggregate import month_counts, month_counts_joined
+from supervise_svc.scores.aggregate import case_counts_statement, month_counts, month_counts_joined
 from supervise_svc.scores.compute import compute_month
-from supervise_svc.service import deadline_columns
+from supervise_svc.service import SCORED_SLOTS, deadline_columns
 from supervise_svc.scores.domain import load_settings, month_bounds
 
 TZ = "Asia/Shanghai"
@@ -98,7 +103,8 @@ CASE_KEYS = ("petition_id", "display_no", "region_code", "category", "registered
              "acceptance_due_at", "acceptance_closed_at", "handling_due_at", "handling_closed_at", "assigned_due_at",
              "assigned_closed_at", "evaluation_due_at", "deadline_rows")
 SLOT_KEYS = CASE_KEYS[-8:-1]
-STAGE_KEYS = ("case_id", "petition_id", "unit_id", "region_code", "kind", "opened_at", "due_at", "closed_at")
+STAGE_KEYS = ("case_id", "petition_id", "unit_id", "region_code", "kind", "opened_at", "due_at", "closed_at",
+              "deadline_rows")
 
 
 class Stamps:
@@ -171,8 +177,10 @@ def cases(n: int, counties: list[str], towns: list[str], stamp: Stamps,
                         "closed" if closed is not None else "assigned", 1, stamp(accepted), stamp(closed), resolution,
                         truth, stamp(evaluated), grade, expired, *(stamp(slots[k]) for k in SLOT_KEYS),
                         yes if slots["deadline_rows"] else no))
-        for kind, opened, due, done in stages:
-            batch_s.append((case_id, petition_id, unit_id, region, kind, stamp(opened), stamp(due), stamp(done)))
+        for kind, opened, due, done in stages:  # a multi-row case's scored rows carry the flag, as projected
+            flagged = yes if slots["deadline_rows"] and kind in SCORED_SLOTS else no
+            batch_s.append((case_id, petition_id, unit_id, region, kind, stamp(opened), stamp(due), stamp(done),
+                            flagged))
         if len(batch_c) >= CHUNK:
             yield batch_c, batch_s
             batch_c, batch_s = [], []
@@ -270,6 +278,14 @@ def measure(engine, month: str, runs: int) -> dict:
         with engine.connect() as conn:
             return len(conn.execute(text(BARE_STAGES), bind).all())
 
+    # The scorecard's own case counting (every count, the same WHERE) as one GROUP BY on a bare connection
+    # (no session, no Python after the fetch): the floor of the counting itself, without the application.
+    raw_stmt, _ = case_counts_statement(start, end, end)
+
+    def raw_counts():
+        with engine.connect() as conn:
+            return len(conn.execute(raw_stmt).all())
+
     def aggregates():
         with Session(engine) as s:
             return len(month_counts(s, start, end, end))
@@ -294,7 +310,7 @@ def measure(engine, month: str, runs: int) -> dict:
 
     results: dict[str, dict] = {}
     bare(), bare_stages()  # warm the cache for every contender alike
-    out = interleaved({"bare": bare, "bare_stages": bare_stages, "aggregates": aggregates,
+    out = interleaved({"bare": bare, "bare_stages": bare_stages, "raw_counts": raw_counts, "aggregates": aggregates,
                        "scorecard_joined": scorecard_joined, "scorecard": scorecard}, runs)
     if results["month_counts"] != results["month_counts_joined"]:
         raise SystemExit("the slot scorecard and the joined scorecard differ")
@@ -302,6 +318,7 @@ def measure(engine, month: str, runs: int) -> dict:
     out["ratio"] = out["scorecard"] / out["bare"]
     out["ratio_joined"] = out["scorecard_joined"] / out["bare"]
     out["ratio_both"] = out["scorecard"] / (out["bare"] + out["bare_stages"])
+    out["ratio_raw_counts"] = out["scorecard"] / out["raw_counts"]
     return out
 
 
@@ -325,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--month", default="2026-06")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--reuse", metavar="URL", help="measure an already filled database (no fill, nothing dropped)")
+    parser.add_argument("--synthetic", action="store_true", help="the former synthetic fill instead of the bulk fill")
+    parser.add_argument("--seed", type=int, default=1, help="bulk fill: the simulator's seed")
     args = parser.parse_args(argv)
     if args.reuse:
         engine = create_db_engine(args.reuse)
@@ -334,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
+        if not args.synthetic:
+            r, loaded = bulk_measure(backend, args)
+            report(backend, args, r, loaded)
+            continue
         with database(backend) as url:
             engine = create_db_engine(url)
             print(f"{backend}: filling {args.units:,} units and {args.cases:,} cases …", file=sys.stderr)
@@ -344,18 +367,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def bulk_measure(backend: str, args) -> tuple[dict, float]:
+    """Bulk-fill intake, assign and supervise (scratch databases, dropped after), measure supervise's."""
+    from bench.fill.__main__ import bench_settings, pg_databases
+    from bench.fill.core import FillParams, fill
+
+    with tempfile.TemporaryDirectory(prefix="xfb-scorecard-") as tmp:
+        settings = bench_settings(backend=backend, data_dir=Path(tmp), tag="scorecard")
+        try:
+            print(f"{backend}: bulk-filling {args.cases:,} cases (seed {args.seed}, handling replayed) …",
+                  file=sys.stderr)
+            t0 = time.perf_counter()
+            done = fill(settings, FillParams.for_cases(args.cases, seed=args.seed))
+            loaded = time.perf_counter() - t0
+            args.units = None
+            print(f"  {done.petitions:,} cases over {done.days} days in {loaded:.1f} s", file=sys.stderr)
+            engine = create_db_engine(settings.database_url("supervise"))
+            try:
+                return measure(engine, args.month, args.runs), loaded
+            finally:
+                engine.dispose()
+        finally:
+            if backend == "postgres":
+                pg_databases("scorecard", create=False)
+
+
 def report(backend: str, args, r: dict, loaded: float | None) -> None:
     """Print one backend's figures."""
     fill = f"load={loaded:.1f}s" if loaded is not None else "reused database"
-    print(f"{backend:9s} cases={args.cases:,} units={args.units:,} {fill}  month {args.month}, "
+    units = f"units={args.units:,}" if args.units else "bulk fill (demo directory)"
+    print(f"{backend:9s} cases={args.cases:,} {units} {fill}  month {args.month}, "
           f"median of {args.runs}:")
     print(f"  bare GROUP BY cases  {r['bare'] * 1000:9.1f} ms  ({r['bare_result']} groups)")
     print(f"  bare GROUP BY stages {r['bare_stages'] * 1000:9.1f} ms  ({r['bare_stages_result']} groups)")
+    print(f"  raw SQL of the scorecard's case counts {r['raw_counts'] * 1000:6.1f} ms  ({r['raw_counts_result']} groups)")
     print(f"  aggregates (2 GROUP BY) {r['aggregates'] * 1000:6.1f} ms  ({r['aggregates_result']} groups)")
     print(f"  scorecard (compute)  {r['scorecard'] * 1000:9.1f} ms  ({r['scorecard_result']} rows)")
     print(f"  scorecard, former join {r['scorecard_joined'] * 1000:7.1f} ms  (same counts for {r['same']} units)")
     print(f"  ratio scorecard/bare {r['ratio']:9.2f}x  (target ≤ 3x; former join {r['ratio_joined']:.2f}x)")
     print(f"  ratio scorecard/(bare cases + bare stages) {r['ratio_both']:.2f}x")
+    print(f"  ratio scorecard/raw SQL of the same case counts {r['ratio_raw_counts']:.2f}x")
 
 
 if __name__ == "__main__":

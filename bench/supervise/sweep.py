@@ -1,9 +1,13 @@
 """Bench: the overdue sweep (check 1) over 1,000,000 open cases with 1,000 newly due.
 
-Fills ``--rows`` open cases (case view + one open stage each, due in the future) plus ``--due`` cases whose
-stage fell due five minutes ago, spread over the handling units of the shipped demo directory of 南阳市
-(assign_svc/data/directory.yaml, copied into supervise's directory tables; each case owned by its unit's
-分管副职 as 包案领导).  Bulk insert: COPY on PostgreSQL, executemany on SQLite.  Then times, in the same run:
+Fills ``--rows`` + ``--due`` cases with the simulator's bulk fill (``bench.fill``: the workload's petitions
+registered and routed by the services' own functions into intake, assign and supervise — every case open
+as routing leaves it, 受理告知 / 异议 / 交办 stages with their real deadlines; ``--replay`` also plays the
+units' handling, so a third is closed), marks every stage already past due at the end of the filled
+period as found by the sweeps of that period (``mark_found_before``), then makes exactly ``--due`` open
+交办 stages (one per case) fall due five minutes before "now".  ``--synthetic``: the former fill instead
+(case view + one open stage each over the demo directory's handling units, owned by the unit's 分管副职).
+Then times, in the same run:
 
 (a) the raw SQL selection of the due rows through the partial index;
 (b) one full overdue sweep that opens ``--due`` findings with their notices (history, escalations, notice
@@ -16,7 +20,7 @@ within the sweep interval (scheduler, ``sweep_interval_seconds``) + the sweep ti
     .venv/bin/python bench/supervise/sweep.py                         # SQLite, 1,000,000 + 1,000
     .venv/bin/python bench/supervise/sweep.py --backend postgres      # a scratch database on 127.0.0.1:5432
     .venv/bin/python bench/supervise/sweep.py --rows 100000 --path row_by_row   # the per-row path (before)
-    .venv/bin/python bench/supervise/sweep.py --database-url sqlite:////tmp/sv.db --reuse --statements
+    .venv/bin/python bench/supervise/sweep.py --database-url sqlite:////tmp/sv.db --reuse --statements --synthetic
         # keep the filled cases for the next run; time each SQL statement and the commits of one more sweep
 """
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -150,11 +155,20 @@ def fill(runtime, rows: int, due: int, units: list[dict]) -> None:
         conn.execute(text("ANALYZE"))
 
 
+#: The stage rows made due (bulk fill): only these are reset between runs and flipped for the bare sweep.
+CHOSEN: list[str] = []
+
+
+def _chosen(table):
+    """The made-due stage rows: ``CHOSEN`` (bulk fill), else every row due by START (synthetic fill)."""
+    return table.id.in_(CHOSEN) if CHOSEN else table.due_at <= START
+
+
 def reset(runtime) -> None:
     from supervise_svc import models as m
 
     with runtime.engine.begin() as conn:
-        conn.execute(update(m.CaseStageView).where(m.CaseStageView.due_at <= START).values(overdue_found_at=None))
+        conn.execute(update(m.CaseStageView).where(_chosen(m.CaseStageView)).values(overdue_found_at=None))
         for model in (m.Finding, m.FindingEvent, m.Escalation, m.FindingNotice, m.Counter, runtime.outbox_model):
             conn.execute(delete(model))
 
@@ -243,7 +257,18 @@ def main() -> None:
                         help="keep the cases of an earlier run of the same size in --database-url (no refill)")
     parser.add_argument("--statements", action="store_true",
                         help="then time each SQL statement and the commit of one more sweep")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="the former synthetic fill (views + one stage each) instead of the bulk fill")
+    parser.add_argument("--replay", action="store_true", help="bulk fill: play the units' handling too")
+    parser.add_argument("--seed", type=int, default=1, help="bulk fill: the simulator's seed")
+    parser.add_argument("--tag", default="sweep", help="bulk fill on PostgreSQL: database name suffix")
     args = parser.parse_args()
+    if not args.synthetic:
+        if args.path == "row_by_row":
+            parser.error("--path row_by_row needs --synthetic")
+        if args.database_url or args.reuse:
+            parser.error("--database-url / --reuse need --synthetic (the bulk fill makes its own databases)")
+        return bulk_main(args)
     url = args.database_url or (scratch_postgres() if args.backend == "postgres" else None)
     if args.path == "row_by_row":
         def unavailable(*a, **kw):
@@ -251,12 +276,80 @@ def main() -> None:
         checks.open_findings = unavailable
         logging.getLogger(checks.__name__).setLevel(logging.CRITICAL)
     runtime = build(url, reuse=args.reuse)
+    measure(runtime, args)
+    runtime.close()
+
+
+def bulk_main(args) -> None:
+    """Fill with the bulk path, make ``--due`` stages newly due, measure (the same timings as the synthetic)."""
+    global START
+    if str(DIRECTORY.parents[2]) not in sys.path:  # run as a script: the repository's bench package
+        sys.path.insert(0, str(DIRECTORY.parents[2]))
+    from bench.fill.__main__ import bench_settings
+    from bench.fill.core import FillParams, fill, mark_found_before
+    from shared import clock
+    from supervise_svc.app import build_runtime
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-supervise-"))
+    settings = bench_settings(backend=args.backend, data_dir=data_dir, tag=args.tag)
+    params = FillParams.for_cases(args.rows + args.due, seed=args.seed)
+    started = time.perf_counter()
+    report = fill(settings, params, replay=args.replay)
+    START = params.at(report.days, 9)  # the morning after the filled period: "now"
+    runtime = build_runtime(settings, broker=StubBroker())
+    clock.configure(settings)
+    clock.current().set(START, frozen=True)
+    found = mark_found_before(runtime, START)
+    make_due(runtime, args.due)
+    print(f"{runtime.engine.dialect.name}: bulk-filled {report.petitions:,} cases over {report.days} days "
+          f"(seed {args.seed}, handling {'replayed' if args.replay else 'not replayed: all open'}) in "
+          f"{time.perf_counter() - started:.1f}s; {found:,} stages already past due marked found; "
+          f"{args.due} 交办 stages made due at {START.isoformat()}; path {args.path}")
+    try:
+        measure(runtime, args)
+    finally:
+        runtime.close()
+        if args.backend == "postgres":
+            from bench.fill.__main__ import pg_databases
+
+            pg_databases(args.tag, create=False)  # the scratch databases of this run
+
+
+def make_due(runtime, due: int) -> None:
+    """Exactly ``due`` open, unexamined 交办 stages (one per case, due later than START) made due five
+    minutes (minus i seconds) before START, the case view's 交办 slot with them; their ids go to CHOSEN."""
+    from supervise_svc.models import CaseStageView as S, CaseView as V
+
+    with runtime.engine.begin() as conn:
+        rows = conn.execute(select(S.id, S.case_id, S.petition_id).where(
+            S.kind == "assigned", S.closed_at.is_(None), S.overdue_found_at.is_(None), S.due_at > START)
+            .order_by(S.id).limit(due * 2)).all()
+        picked, cases = [], set()
+        for row in rows:
+            if row.case_id not in cases:
+                cases.add(row.case_id)
+                picked.append(row)
+        picked = picked[:due]
+        if len(picked) < due:
+            raise SystemExit(f"only {len(picked)} open 交办 stages to make due; fill more cases")
+        for i, row in enumerate(picked):
+            at = START - timedelta(minutes=5) - timedelta(seconds=i)
+            conn.execute(update(S).where(S.id == row.id).values(due_at=at))
+            conn.execute(update(V).where(V.petition_id == row.petition_id, V.deadline_rows.is_(False))
+                         .values(assigned_due_at=at))
+    CHOSEN[:] = [row.id for row in picked]
+
+
+def measure(runtime, args) -> None:
+    from supervise_svc import checks
     from supervise_svc.models import CaseStageView
 
     with runtime.engine.connect() as conn:
         present = conn.scalar(select(func.count()).select_from(CaseStageView))
     started = time.perf_counter()
-    if args.reuse and present == args.rows + args.due:
+    if CHOSEN:
+        pass  # bulk-filled: made due by make_due
+    elif args.reuse and present == args.rows + args.due:
         with runtime.engine.begin() as conn:
             conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="handling"))
         print(f"{runtime.engine.dialect.name}: reusing {present:,} open cases; path {args.path}")
@@ -281,7 +374,7 @@ def main() -> None:
     effects = counts(runtime)
     # The same sweep when the due rows are the petitioner's windows: claim + mark, no finding to open.
     with runtime.engine.begin() as conn:
-        conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="review_request"))
+        conn.execute(update(CaseStageView).where(_chosen(CaseStageView)).values(kind="review_request"))
     bare = []
     for _ in range(args.repeat):
         reset(runtime)
@@ -303,10 +396,10 @@ def main() -> None:
     print(f"detection latency: at most sweep interval {interval:.0f} s + sweep {sweep_m:.2f} s = "
           f"{interval + sweep_m:.2f} s (on average {interval / 2 + sweep_m:.2f} s)")
     with runtime.engine.begin() as conn:  # as filled (a --reuse run finds them so)
-        conn.execute(update(CaseStageView).where(CaseStageView.due_at <= START).values(kind="handling"))
+        conn.execute(update(CaseStageView).where(_chosen(CaseStageView))
+                     .values(kind="assigned" if CHOSEN else "handling"))
     if args.statements:
         statement_timing(runtime)
-    runtime.close()
 
 
 if __name__ == "__main__":

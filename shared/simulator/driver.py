@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from shared import clock
 from shared.auth import Principal, issue_token
-from shared.simulator.workload import Params, Planned, UnitPlan, Workload, plan_for, unit_profiles
+from shared.simulator.workload import (Params, Planned, UnitPlan, Workload, draw_evaluations, draw_opinion,
+                                      plan_for, unit_profiles)
 from shared.sweeps import run_sweeps
 
 log = logging.getLogger(__name__)
@@ -323,13 +324,10 @@ class Simulation:
             ok = True
             # An anonymous petitioner cannot be asked; an accuser is told the result but does not grade it.
             if track.planned.petitioner is not None and track.planned.purpose != "检举控告":
-                grade = "不满意" if track.dissatisfied else self.rng.choice(("满意", "满意", "基本满意"))
-                for target in ("petition_dept", "handling_unit"):
-                    body = {"target": target, "grade": grade}
-                    if grade == "不满意":
-                        body["reason"] = "问题没有实际解决"
+                bodies = draw_evaluations(self.rng, track.dissatisfied)
+                for body in bodies:
                     ok = ok and bool(self._act(track, "evaluate", body, unit))
-                track.graded_unsatisfied = ok and grade == "不满意"
+                track.graded_unsatisfied = ok and bodies[0]["grade"] == "不满意"
             track.step, track.due_day = "commitment" if track.commitment_due else "closure", day + 1
         elif step == "commitment":
             ok = True
@@ -364,20 +362,12 @@ class Simulation:
         return bool(ok)
 
     def _opinion(self, track: CaseTrack, day: int) -> tuple[str, dict]:
-        """The unit's answer by statutory type: 答复意见 (建议意见类), 核查结论 (检举控告类), else 处理意见书."""
-        common = {"facts": "经调查核实，信访人反映的情况基本清楚", "basis": "《信访工作条例》及相关政策规定"}
-        if track.planned.purpose == "建议意见":
-            return "reply", {**common, "adoption": self.rng.choice(("采纳", "部分采纳", "未采纳"))}
-        if track.planned.purpose == "检举控告":
-            return "issue_finding", {**common, "truth": self.rng.choice(("属实", "部分属实", "不属实", "不属实"))}
-        outcome = self.rng.choice(("支持", "支持", "解释说明", "不予支持"))
-        body = {**common, "outcome": outcome, "conclusion": "按处理意见办理",
-                "truth": {"支持": "属实", "解释说明": "部分属实", "不予支持": "不属实"}[outcome]}
-        if outcome == "支持":
-            due = self.start + timedelta(days=day + 7)
-            body["commitments"] = [{"content": "限期整改到位并向信访人反馈", "due_date": due.isoformat()}]
+        """The unit's answer by statutory type (``workload.draw_opinion``), dates as the API takes them."""
+        action, body, due = draw_opinion(self.rng, track.planned.purpose, self.start, day)
+        if due is not None:
+            body["commitments"] = [{**c, "due_date": due.isoformat()} for c in body["commitments"]]
             track.commitment_due = due
-        return "issue_opinion", body
+        return action, body
 
     # ------------------------------------------------------------ supervisors and rectification
 

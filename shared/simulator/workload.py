@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from shared.identity import id_check_char
 
@@ -220,3 +220,30 @@ def plan_for(rng: random.Random, profile: str) -> UnitPlan:
                         closure_perfunctory=rng.random() < 0.6, commitment_undone=rng.random() < 0.6, extension=False)
     return UnitPlan(profile, sign=rng.randint(0, 1), accept=rng.randint(0, 3), opinion=rng.randint(3, 12),
                     closure_perfunctory=False, commitment_undone=False, extension=False)
+
+
+def draw_opinion(rng: random.Random, purpose: str, start: date, day: int) -> tuple[str, dict, date | None]:
+    """The unit's answer by statutory type, drawn from ``rng``: 答复意见 (建议意见类), 核查结论 (检举控告类), else
+    处理意见书; and the due date of its commitment (``due_date`` in the body, a date) when it supports the request."""
+    common = {"facts": "经调查核实，信访人反映的情况基本清楚", "basis": "《信访工作条例》及相关政策规定"}
+    if purpose == "建议意见":
+        return "reply", {**common, "adoption": rng.choice(("采纳", "部分采纳", "未采纳"))}, None
+    if purpose == "检举控告":
+        return "issue_finding", {**common, "truth": rng.choice(("属实", "部分属实", "不属实", "不属实"))}, None
+    outcome = rng.choice(("支持", "支持", "解释说明", "不予支持"))
+    body = {**common, "outcome": outcome, "conclusion": "按处理意见办理",
+            "truth": {"支持": "属实", "解释说明": "部分属实", "不予支持": "不属实"}[outcome]}
+    due = None
+    if outcome == "支持":
+        due = start + timedelta(days=day + 7)
+        body["commitments"] = [{"content": "限期整改到位并向信访人反馈", "due_date": due}]
+    return "issue_opinion", body, due
+
+
+def draw_evaluations(rng: random.Random, dissatisfied: bool) -> list[dict]:
+    """The petitioner's 满意度评价 of the petition department and of the handling unit (one grade for both,
+    drawn from ``rng`` unless dissatisfied), as the evaluate action's bodies."""
+    grade = "不满意" if dissatisfied else rng.choice(("满意", "满意", "基本满意"))
+    reason = {"reason": "问题没有实际解决"} if grade == "不满意" else {}
+    return [{"target": target, "grade": grade, **reason} for target in ("petition_dept", "handling_unit")]
+

@@ -93,6 +93,15 @@ def case_counts(session: Session, start: datetime, end: datetime, as_of: datetim
     deadline counts from its slots (``acceptance_due_at`` … filled by the projection); without
     ``deadlines`` only the former (``PLAIN_COUNTS``).
     """
+    stmt, keys = case_counts_statement(start, end, as_of, deadlines=deadlines)
+    rows = session.execute(stmt).tuples()  # COUNT … FILTER is never NULL
+    if not deadlines:
+        return {prefix: dict(zip(keys, values, strict=True)) for prefix, *values in rows}
+    return {prefix: _derive(dict(zip(keys, values, strict=True))) for prefix, *values in rows}
+
+
+def case_counts_statement(start: datetime, end: datetime, as_of: datetime, *, deadlines: bool = True):
+    """The GROUP BY of ``case_counts`` and the names of its count columns (after ``prefix``)."""
     cv = CaseView
     prefix = func.substr(cv.region_code, 1, 9).label("prefix")
     registered = _in(cv.registered_at, start, end)
@@ -120,11 +129,7 @@ def case_counts(session: Session, start: datetime, end: datetime, as_of: datetim
     stmt = (select(prefix, *(c.label(k) for k, c in columns.items()))
             .where(cv.legal_litigation.is_(False), or_(*in_month))
             .group_by(prefix))
-    keys = list(columns)  # COUNT … FILTER is never NULL
-    rows = session.execute(stmt).tuples()
-    if not deadlines:
-        return {prefix: dict(zip(keys, values, strict=True)) for prefix, *values in rows}
-    return {prefix: _derive(dict(zip(keys, values, strict=True))) for prefix, *values in rows}
+    return stmt, list(columns)
 
 
 def stage_counts(session: Session, start: datetime, end: datetime, as_of: datetime, *,
