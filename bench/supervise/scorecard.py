@@ -18,6 +18,8 @@ run, times (median of ``--runs`` interleaved rounds):
   cases' stage rows, the per-unit rates, ranks, colours, the 3,000 rows written), rolled back after each run;
 * ``scorecard_joined``: the same with the former counting (every deadline from the stage rows joined
   to their cases, ``month_counts_joined``) — the "before"; both must give the same counts;
+* ``raw_counts``: the scorecard's own case counting (every count, the same WHERE) as one GROUP BY on a
+  bare connection — the counting itself without the application around it;
 * ``aggregates``: the counting alone (``month_counts``);
 * ``bare``: one raw SQL ``GROUP BY substr(region_code, 1, 9)`` over the case table for the month
   (COUNT and two conditional sums, nothing else) — the floor;
