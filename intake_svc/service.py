@@ -130,6 +130,19 @@ def find_by_county_no(session: Session, system: str, county_no: str) -> Petition
     return session.get(Petition, found) if found is not None else None
 
 
+def petition_row(fields: dict, *, display_no: str, found, petition_id: str | None = None) -> dict:
+    """The petitions row of a new registration: its fields, a new id, the display number and what detection
+    found (重复/回流/越级/不再受理), no case status yet; a repeat is not a first petition."""
+    row = dict(fields, id=petition_id or new_id(), display_no=display_no,
+               repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
+               repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
+               cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
+               case_status="", case_resolved=False, case_final=False, case_updated_at=None)
+    if found.repeat_of:
+        row["first_time"] = False
+    return row
+
+
 def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, principal: Principal,
                       vault: PiiVault, assume_new: bool = False) -> Registration:
     """Register a petition and announce it (petition.registered), in the caller's transaction.
@@ -165,13 +178,8 @@ def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, 
                    window_days=settings.repeat_window_days)
     # Core inserts (one statement per table, the petitioners in one executemany) instead of the
     # ORM unit of work; the Petition returned is built from the same values and never flushed.
-    row = dict(fields, id=new_id(), display_no=next_display_no(session, data["region_code"], settings.timezone),
-               repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
-               repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
-               cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
-               case_status="", case_resolved=False, case_final=False, case_updated_at=None)
-    if found.repeat_of:
-        row["first_time"] = False
+    row = petition_row(fields, display_no=next_display_no(session, data["region_code"], settings.timezone),
+                       found=found)
     person_rows = [{"petition_id": row["id"], "seq": seq, "name": person.get("name") or "",
                     "id_number_enc": vault.seal(id_number), "id_blind": id_blind,
                     "phone_enc": vault.seal(phone), "phone_blind": phone_blind,

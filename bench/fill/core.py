@@ -509,7 +509,7 @@ class BulkFill:
     def _intake(self, item: Planned, now: datetime, rows: list):
         from intake_svc.detection import MAX_CANDIDATES, Detection, detect
         from intake_svc.domain.rules import PURPOSES, is_group_visit, level_of_prefix
-        from intake_svc.service import registered_event
+        from intake_svc.service import petition_row, registered_event
 
         settings = self.settings
         jurisdiction = item.county if item.registrar == "county" else self.city
@@ -542,13 +542,7 @@ class BulkFill:
         region6, local_day = item.region_code[:6], (now.astimezone(TZ)).strftime("%Y%m%d")
         seq = self.sequences.get((region6, local_day), 0) + 1
         self.sequences[(region6, local_day)] = seq
-        row = dict(fields, id=new_id(), display_no=f"{region6}{local_day}{seq:04d}",
-                   repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
-                   repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
-                   cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
-                   case_status="", case_resolved=False, case_final=False, case_updated_at=None)
-        if found.repeat_of:
-            row["first_time"] = False
+        row = petition_row(fields, display_no=f"{region6}{local_day}{seq:04d}", found=found, petition_id=new_id())
         people, candidate = [], None
         if person is not None:
             people.append({"petition_id": row["id"], "seq": 0, "name": person.name,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -94,6 +95,32 @@ def test_embedded_restart_republishes_what_was_not_confirmed(runtime):
     assert relay.publish_pending() == 3
     statuses = sorted(r.status for r in _rows(runtime))
     assert statuses == [DONE, PUBLISHED, PUBLISHED, PUBLISHED]
+
+
+def test_confirmations_while_the_relay_runs_are_written_by_its_thread_and_at_stop(runtime):
+    with runtime.uow() as session:
+        runtime.emit(session, _payload(1))
+        runtime.emit(session, _payload(2))
+    runtime.relay.publish_pending()
+    rows = _rows(runtime)
+    runtime.relay.start()
+    try:
+        # A consumer's confirmation is queued for the relay thread, which writes it shortly after
+        runtime.relay.confirm(rows[0].id)
+        deadline = time.monotonic() + 10
+        while _status(runtime, rows[0].id) != DONE and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _status(runtime, rows[0].id) == DONE
+        # One queued when the thread is stopping is written by stop()
+        runtime.relay._confirms.append((rows[1].id, False, None))
+    finally:
+        runtime.relay.stop()
+    assert [_status(runtime, r.id) for r in rows] == [DONE, DONE, PUBLISHED, PUBLISHED]
+
+
+def _status(runtime, row_id: str) -> str:
+    with runtime.sessions() as s:
+        return s.get(runtime.outbox_model, row_id).status
 
 
 def test_inbox_claims_a_message_id_once(runtime):

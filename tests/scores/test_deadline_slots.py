@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from supervise_svc.models import CaseView
+from supervise_svc.models import CaseStageView, CaseView
 from supervise_svc.scores.aggregate import month_counts, month_counts_joined
 from supervise_svc.scores.domain import month_bounds
 from tests.scores.conftest import bj
@@ -100,9 +100,17 @@ def test_a_second_row_of_a_kind_empties_the_slots(proj):
     sv.act(pid, "sign", status="已签收待办理", stages=[stage("acceptance_notice", day(18))])
 
     assert _slots(sv, pid) == _expect(deadline_rows=True)
+    assert _stage_flags(sv, pid) == [True, True]  # both 受理告知 rows: the scorecard finds them by the flag
     r = sv.client.post("/supervise/api/v1/admin/rebuild", headers=sv.headers(role="admin"))
     assert r.status_code == 200, r.json
     assert _slots(sv, pid) == _expect(deadline_rows=True)
+    assert _stage_flags(sv, pid) == [True, True]
+
+
+def _stage_flags(sv, pid) -> list[bool]:
+    with sv.runtime.sessions() as s:
+        return list(s.scalars(select(CaseStageView.deadline_rows).where(CaseStageView.petition_id == pid)
+                              .order_by(CaseStageView.id)))
 
 
 def test_the_one_group_by_counts_as_the_former_join_on_random_cases(sup_on):
