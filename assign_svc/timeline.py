@@ -38,13 +38,13 @@ def record(session: Session, runtime: ServiceRuntime, case: Case, *, action: str
         case_id=case.id, petition_id=case.petition_id, display_no=case.display_no, unit_id=case.unit_id,
         region_code=case.region_code, action=action, label=label, status=case.status, previous_status=previous or "",
         at=at, actor=actor_name, actor_role=actor_role, reason=reason or "", leader_id=case.leader_id,
-        data=_jsonable(data or {}), stages=described))
+        data=_jsonable(data or {}), stages=described, seq=seq))
     if previous != case.status:
         runtime.emit(session, CaseStatusChanged(
             case_id=case.id, petition_id=case.petition_id, display_no=case.display_no, unit_id=case.unit_id,
             region_code=case.region_code, status=case.status, previous_status=previous or "", changed_at=at,
             actor=actor_name, reason=reason or label, resolved=case.status in RESOLVED,
-            final=case.status in FINAL or case.status == TERMINATED))
+            final=case.status in FINAL or case.status == TERMINATED, seq=seq))
     return event
 
 

@@ -72,6 +72,10 @@ class Petition(Base):
     case_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     case_final: Mapped[bool] = mapped_column(Boolean, default=False)
     case_updated_at: Mapped[datetime | None]
+    #: The ``seq`` (number in the case's timeline) of the change applied last: with ``case_updated_at`` the
+    #: case's position, so that of two changes made at one instant the later action wins whatever the
+    #: delivery order (NULL: no change yet, or one from a producer that sent no seq).
+    case_seq: Mapped[int | None]
 
     petitioners: Mapped[list["Petitioner"]] = relationship(
         back_populates="petition", order_by="Petitioner.seq", cascade="all, delete-orphan", lazy="selectin")

@@ -137,7 +137,7 @@ def petition_row(fields: dict, *, display_no: str, found, petition_id: str | Non
                repeat_of=found.repeat_of, repeat_of_display_no=found.repeat_of_display_no,
                repeat_score=found.repeat_score, repeat_reasons=found.repeat_reasons, reflow=found.reflow,
                cross_level=found.cross_level, no_longer_accepted=found.no_longer_accepted,
-               case_status="", case_resolved=False, case_final=False, case_updated_at=None)
+               case_status="", case_resolved=False, case_final=False, case_updated_at=None, case_seq=None)
     if found.repeat_of:
         row["first_time"] = False
     return row
@@ -244,19 +244,45 @@ def record_change(session: Session, petition: Petition, *, actor: str, action: s
 
 
 def apply_case_status(session: Session, event: CaseStatusChanged) -> Petition | None:
-    """Follow the case of a petition (办理状态), so later registrations can detect 回流 and 不再受理."""
+    """Follow the case of a petition (办理状态), so later registrations can detect 回流 and 不再受理.
+
+    The case's position is (``case_updated_at``, ``case_seq``): several actions share one instant (受理 +
+    送达受理告知书, the 逐级审签 sign-offs) and their events may arrive in either order, so of two changes
+    at one instant the one with the higher seq wins.  A change that is not newer does not move the status
+    (an older one arriving late); one that carries a seq still sets the flags ``case_resolved`` /
+    ``case_final`` (they only ever turn on) and is written to the history (变更记录).  With a seq the
+    history's ``from`` is the case's own previous status (``previous_status``), so neither the history
+    nor the flags depend on the delivery order.  Without a seq on either side, changes at one instant
+    apply in arrival order and ``from`` is the status intake had (the rules before seq existed).
+    """
     petition = session.get(Petition, event.petition_id)
     if petition is None:
         return None
-    if petition.case_updated_at is not None and petition.case_updated_at > event.changed_at:
+    if not _case_change_is_newer(petition, event):
+        if event.seq is not None:  # the flags only ever turn on: taken whatever the order
+            petition.case_resolved = event.resolved or petition.case_resolved
+            petition.case_final = event.final or petition.case_final
+            record_change(session, petition, actor=event.actor, action="case_status",
+                          changes={"from": event.previous_status, "to": event.status, "reason": event.reason})
         return petition  # an older event arriving late
-    before = petition.case_status
+    before = petition.case_status if event.seq is None else event.previous_status
     petition.case_status, petition.case_updated_at = event.status, event.changed_at
+    petition.case_seq = event.seq
     petition.case_resolved = event.resolved or petition.case_resolved
     petition.case_final = event.final or petition.case_final
     record_change(session, petition, actor=event.actor, action="case_status",
                   changes={"from": before, "to": event.status, "reason": event.reason})
     return petition
+
+
+def _case_change_is_newer(petition: Petition, event: CaseStatusChanged) -> bool:
+    """(changed_at, seq) after the petition's case position; equal times without both seqs count as newer."""
+    at = petition.case_updated_at
+    if at is None or event.changed_at > at:
+        return True
+    if event.changed_at < at:
+        return False
+    return event.seq is None or petition.case_seq is None or event.seq > petition.case_seq
 
 
 def filtered(query: dict, jurisdiction: str) -> Select:

@@ -10,6 +10,7 @@ from shared.config import Settings, settings_from
 from shared.runtime import ServiceRuntime
 from shared.web import make_service_app
 from supervise_svc import actors, api, api_admin, api_interviews, api_scores, models, scoring, scoring_models  # noqa: F401
+from supervise_svc.scores import facts
 
 NAME = "supervise"
 
@@ -19,6 +20,7 @@ def build_runtime(settings: Settings, *, broker: dramatiq.Broker | None = None) 
                                    inbox_model=models.ProcessedMessage, broker=broker)
     actors.register(runtime)
     scoring.register(runtime)
+    facts.configure(settings.timezone)  # the scorecard facts' months are local months
     return runtime
 
 

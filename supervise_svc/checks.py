@@ -30,6 +30,7 @@ from shared.runtime import ServiceRuntime, SweepJob
 from supervise_svc import interviews, ladder
 from supervise_svc.findings import check_spec, open_finding, open_findings
 from supervise_svc.models import CaseStageView, CaseView
+from supervise_svc.scores import facts
 from supervise_svc.service import commitments_due
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ def overdue_sweep(runtime: ServiceRuntime) -> dict[str, int]:
             if expired:
                 session.execute(update(CaseView).where(CaseView.petition_id.in_(expired), CaseView.evaluated_at.is_(None))
                                 .values(evaluation_expired=True), execution_options={"synchronize_session": False})
+                facts.refresh(session, expired)  # 超期未评价 counts in the month the window was due
             specs = []
             for stage in claimed:
                 if stage.kind not in OVERDUE_KINDS or stage.paused:

@@ -92,6 +92,10 @@ class CaseView(Base):
     commitments: Mapped[list] = mapped_column(JSON, default=list)
     cycle: Mapped[int] = mapped_column(default=1)
     last_event_at: Mapped[datetime | None]
+    #: With ``last_event_at`` the position of the last case action folded into the state, closure, leader
+    #: and stages: the action's ``seq`` in the case's timeline (several actions share one instant; NULL for
+    #: an action from a producer that sent no seq, or none yet).
+    last_event_seq: Mapped[int | None]
     # Added by the checks (not read by the scorecards):
     #: Earliest due end of an undone commitment not yet found overdue (the commitment sweep's index).
     commitments_due_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -162,6 +166,41 @@ class CaseStageView(Base):
         Index("ix_supervise_case_stages_deadline_rows_due", "due_at", postgresql_where=text("deadline_rows IS true"),
               sqlite_where=text("deadline_rows IS 1")),
     )
+
+
+class ScoreFact(Base):
+    """What one case contributes to one local month's scorecard (月度计分事实; ``scores.facts``).
+
+    One row per case and local month in which something of the case counts (registered, graded, 办结,
+    or a scored deadline due); kept by the projection's session hook, recomputed whole per case.
+    ``a_`` = 受理告知, ``h_`` = 办理 / 交办办理: ``_closed`` a stage due in the month was closed, ``_late``
+    after its due, ``_open_due`` the earliest due of one still open; ``e_expired``: 超期未评价.
+    """
+
+    __tablename__ = "supervise_score_facts"
+
+    petition_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # YYYYMM, local
+    prefix: Mapped[str] = mapped_column(String(9))  # the problem location's first 9 digits
+    registered: Mapped[bool] = mapped_column(default=False)
+    repeat: Mapped[bool] = mapped_column(default=False)
+    visit: Mapped[bool] = mapped_column(default=False)
+    cross_level_visit: Mapped[bool] = mapped_column(default=False)
+    evaluated: Mapped[bool] = mapped_column(default=False)
+    satisfied: Mapped[bool] = mapped_column(default=False)
+    closed: Mapped[bool] = mapped_column(default=False)
+    resolved: Mapped[bool] = mapped_column(default=False)
+    judged: Mapped[bool] = mapped_column(default=False)
+    substantiated: Mapped[bool] = mapped_column(default=False)
+    a_closed: Mapped[bool] = mapped_column(default=False)
+    a_late: Mapped[bool] = mapped_column(default=False)
+    a_open_due: Mapped[datetime | None]
+    h_closed: Mapped[bool] = mapped_column(default=False)
+    h_late: Mapped[bool] = mapped_column(default=False)
+    h_open_due: Mapped[datetime | None]
+    e_expired: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (Index("ix_supervise_score_facts_month", "month"),)
 
 
 class DirectoryUnit(Base):
@@ -402,3 +441,4 @@ class RectificationItem(Base):
 
 
 from supervise_svc import scoring_models  # noqa: E402,F401  (the scorecard tables join this metadata)
+from supervise_svc.scores import facts  # noqa: E402,F401  (registers the session hook that keeps ScoreFact current)

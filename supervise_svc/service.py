@@ -3,8 +3,9 @@
 - ``petition.registered`` and ``case.assigned`` may arrive in either order; each fills its own
   columns, and its raw payload is kept (``supervise_raw_events``) so a rebuild reads no other service.
 - ``case.action_recorded`` is stored (``case_actions``) and folded: the action's particulars
-  (opinion, evaluation, closure report, commitments …) always; the status and the deadline
-  stages (``supervise_case_stages``) only when the action is not older than ``last_event_at``.
+  (opinion, evaluation, closure report, commitments …) always, each kept by its own time; the status,
+  closure, leader and the deadline stages (``supervise_case_stages``) only when the action is newer than
+  the last one folded, by (``at``, ``seq``): actions of one instant may arrive in any order (``is_newer``).
 - Detection on projection: reflow (回流) at registration, dissatisfaction (不满意) at evaluation,
   a perfunctory closure report (敷衍上报) at submit_closure — see ``checks``.
 """
@@ -192,19 +193,23 @@ def project_case_action(session: Session, event: CaseActionRecorded, event_id: s
         session.add(view)
     view.case_id = view.case_id or event.case_id
     data = dict(event.data or {})
-    _fold_particulars(session, view, event, data, tz)
-    newer = view.last_event_at is None or event.at >= view.last_event_at
+    newer = is_newer(view, event)
+    _fold_particulars(session, view, event, data, tz, newer=newer)
     if newer:
         view.case_state = event.status
         if event.leader_id:
             view.leader_id = event.leader_id
+        if event.unit_id and view.unit_id and event.unit_id != view.unit_id:  # a reroute arriving late
+            view.unit_id = event.unit_id
+            unit = session.get(DirectoryUnit, event.unit_id)
+            view.unit_name = unit.name if unit else view.unit_name
         if event.status in CLOSED_STATES:
             view.status = "closed"
             if view.closed_at is None:
                 view.closed_at = event.at
                 view.resolution = data.get("resolution") or view.resolution or "replied"
         _fold_stages(session, view, event)
-        view.last_event_at = event.at
+        view.last_event_at, view.last_event_seq = event.at, getattr(event, "seq", None)
     session.flush()
     if runtime is not None:
         from supervise_svc import checks
@@ -213,28 +218,56 @@ def project_case_action(session: Session, event: CaseActionRecorded, event_id: s
     return view
 
 
-def _fold_particulars(session: Session, view: CaseView, event: CaseActionRecorded, data: dict, tz: str) -> None:
+def is_newer(view: CaseView, event: CaseActionRecorded) -> bool:
+    """The action is after the last one folded into the view's state and stages: (at, seq) above
+    (``last_event_at``, ``last_event_seq``).  Several actions share one instant (受理 + 送达受理告知书,
+    the 逐级审签 sign-offs) and may arrive in either order: at one instant the higher seq is newer.  At one
+    instant without a seq on either side the action counts as newer (arrival order, the rule before seq)."""
+    last = view.last_event_at
+    if last is None or event.at > last:
+        return True
+    if event.at < last:
+        return False
+    seq = getattr(event, "seq", None)
+    return seq is None or view.last_event_seq is None or seq > view.last_event_seq
+
+
+def _later(current: datetime | None, at: datetime) -> bool:
+    """``at`` is not before ``current`` (an action of its kind folded earlier): its particulars replace them."""
+    return current is None or at >= current
+
+
+def _fold_particulars(session: Session, view: CaseView, event: CaseActionRecorded, data: dict, tz: str, *,
+                      newer: bool = True) -> None:
+    """The action's particulars, whatever its place: each kept by its own time (the latest opinion,
+    service, grade, closure report; the first acceptance) so that the delivery order does not matter;
+    what only the case's last action may set (unit, leader, resolution) only when ``newer``."""
     action, at = event.action, event.at
     if action == "reroute":
-        view.unit_id = event.unit_id
-        unit = session.get(DirectoryUnit, event.unit_id)
-        view.unit_name = unit.name if unit else data.get("unit_name") or view.unit_name
+        if newer:
+            view.unit_id = event.unit_id
+            unit = session.get(DirectoryUnit, event.unit_id)
+            view.unit_name = unit.name if unit else data.get("unit_name") or view.unit_name
     elif action == "assign_leader":
-        view.leader_id = data.get("leader_id") or event.leader_id
-        view.leader_name = data.get("leader_name") or view.leader_name
+        leader = data.get("leader_id") or event.leader_id
+        if newer:
+            view.leader_id = leader
+        if view.leader_id == leader:  # its name, also when a later action brought the id first
+            view.leader_name = data.get("leader_name") or view.leader_name
     elif action == "accept":
-        view.accepted_at = view.accepted_at or at
-    elif action == "issue_opinion":
+        view.accepted_at = min(view.accepted_at, at) if view.accepted_at else at
+    elif action == "issue_opinion" and _later(view.opinion_at, at):
         view.opinion_at, view.opinion_outcome = at, data.get("outcome")
         view.truth = data.get("truth") or view.truth
         view.commitments = [{"content": c.get("content", ""), "due_date": str(c.get("due_date", ""))[:10],
                              "done": False, "done_at": None} for c in data.get("commitments") or []]
         view.commitments_due_at = commitments_due(view.commitments, tz)
     elif action == "serve":
-        view.served_at = at
-    elif action == "evaluate" and data.get("target", "handling_unit") == "handling_unit":
+        view.served_at = max(view.served_at, at) if view.served_at else at
+    elif action == "evaluate" and data.get("target", "handling_unit") == "handling_unit" \
+            and _later(view.evaluated_at, at):
         view.evaluation_grade, view.evaluated_at = data.get("grade"), at
-    elif action == "submit_closure":
+    elif action == "submit_closure" and _later(view.closure_submitted_at, at):
         view.closure_submitted_at = at
         view.closure_perfunctory = bool(data.get("perfunctory"))
         view.closure_failed = list(data.get("failed") or [])
@@ -249,7 +282,7 @@ def _fold_particulars(session: Session, view: CaseView, event: CaseActionRecorde
         view.ceased = True
     elif action in ("request_review", "request_recheck") and view.closed_at is not None:
         view.cycle = (view.cycle or 1) + 1
-    if action == "sign_off" and data.get("resolution"):
+    if action == "sign_off" and data.get("resolution") and newer:
         view.resolution = data["resolution"]
 
 
@@ -300,6 +333,15 @@ def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) ->
 def rebuild(session: Session, runtime: ServiceRuntime) -> dict[str, int]:
     """Truncate the projection (case views and stages) and replay the stored registrations,
     assignments and case actions (no checks fire: findings are kept as they are)."""
+    from supervise_svc.scores import facts
+
+    with facts.suspended(session):  # the scorecard facts recomputed once at the end, not per flush
+        counts = _replay(session, runtime)
+    facts.rebuild_all(session)
+    return counts
+
+
+def _replay(session: Session, runtime: ServiceRuntime) -> dict[str, int]:
     session.execute(delete(CaseStageView))
     session.execute(delete(CaseView))
     session.flush()

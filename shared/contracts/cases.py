@@ -63,6 +63,9 @@ class CaseStatusChanged:
 
     ``resolved`` is true once the case counts as 化解 (substantively resolved) or 办结;
     ``final`` is true when the matter can no longer be reopened (复核 completed, 终结).
+    ``seq`` is the action's number in the case's timeline (办理过程, 1, 2, …): several actions share one
+    instant (受理 + 送达受理告知书, the 逐级审签 sign-offs), so a consumer orders a case's events by
+    (``changed_at``, ``seq``); ``None`` from producers before it was added.
     """
 
     case_id: str
@@ -77,6 +80,7 @@ class CaseStatusChanged:
     reason: str = ""
     resolved: bool = False
     final: bool = False
+    seq: int | None = None
 
 
 class CaseStatusChangedSchema(PayloadSchema):
@@ -93,6 +97,7 @@ class CaseStatusChangedSchema(PayloadSchema):
     reason = fields.String(load_default="")
     resolved = fields.Boolean(load_default=False)
     final = fields.Boolean(load_default=False)
+    seq = fields.Integer(load_default=None, allow_none=True)
 
 
 register("case.status_changed", 1, CaseStatusChangedSchema, consumers=[("intake", "intake.case_status_changed")])
@@ -105,6 +110,8 @@ class CaseActionRecorded:
 
     ``data`` holds the action's particulars (e.g. the opinion's outcome, the grades, the
     closure checklist); ``stages`` lists the open stages: kind, due_at, warn_at, basis (ISO times).
+    ``seq``: the action's number in the case's timeline, as in ``case.status_changed`` — a case's
+    actions are ordered by (``at``, ``seq``); ``None`` from producers before it was added.
     """
 
     case_id: str
@@ -123,6 +130,7 @@ class CaseActionRecorded:
     leader_id: str | None = None
     data: dict = field(default_factory=dict)
     stages: list = field(default_factory=list)
+    seq: int | None = None
 
 
 class CaseActionRecordedSchema(PayloadSchema):
@@ -143,6 +151,7 @@ class CaseActionRecordedSchema(PayloadSchema):
     leader_id = fields.String(load_default=None, allow_none=True)
     data = fields.Dict(load_default=dict)
     stages = fields.List(fields.Dict(), load_default=list)
+    seq = fields.Integer(load_default=None, allow_none=True)
 
 
 register("case.action_recorded", 1, CaseActionRecordedSchema,

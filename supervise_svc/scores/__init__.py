@@ -1,7 +1,9 @@
 """三率三色 scorecards, the lagging check (工作被动落后), follow-up calls (回访) and reports.
 
 - ``domain``: pure rules (settings, rates, score, ranks, colours, streaks, follow-up sample);
-- ``aggregate``: the month's counts as one SQL GROUP BY over the case views (deadline slots included);
+- ``facts``: per case and local month, what the case contributes (kept by the projection's session hook);
+- ``aggregate``: the month's counts as one SQL GROUP BY over the month's facts (the former counting over
+  the case views and their stage rows kept as the reference);
 - ``compute``: compute/recompute a month, the lagging check;
 - ``followups``: record a call, the worklist;
 - ``reports``: monthly bulletin, quarterly ranking, annual evaluation (JSON and xlsx).

@@ -3,13 +3,16 @@ counts against the former join of the stage rows."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from supervise_svc.models import CaseStageView, CaseView
-from supervise_svc.scores.aggregate import month_counts, month_counts_joined
+from supervise_svc.models import ScoreFact
+from supervise_svc.scores import facts
+from supervise_svc.scores.aggregate import month_counts, month_counts_joined, month_counts_slots
 from supervise_svc.scores.domain import month_bounds
 from tests.scores.conftest import bj
 from tests.supervise.conftest import START, advance, build, stage
@@ -132,9 +135,17 @@ def test_the_one_group_by_counts_as_the_former_join_on_random_cases(sup_on):
                 stages.append((kind, opened, due, closed))
         expired = rng.random() < 0.3
         graded = not expired and rng.random() < 0.5
+        closed = rng.random() < 0.5
         sup_on.case(rng.choice(regions), stages=stages, registered_at=when(0, 80),
                     legal_litigation=rng.random() < 0.1, evaluation_expired=expired,
-                    evaluation_grade="满意" if graded else None, evaluated_at=when(20, 90) if graded else None)
+                    evaluation_grade=rng.choice(("满意", "基本满意", "不满意")) if graded else None,
+                    evaluated_at=when(20, 90) if graded else None,
+                    channel=rng.choice(("来访", "来信", "网上信访")), cross_level=rng.random() < 0.3,
+                    repeat_of="pet000001" if rng.random() < 0.2 else None,
+                    statutory_type=rng.choice(("申诉求决类", "检举控告类", "建议意见类")),
+                    closed_at=when(10, 90) if closed else None,
+                    resolution=rng.choice(("resolved", "replied")) if closed else None,
+                    truth=rng.choice(("属实", "部分属实", "不属实", None)) if closed else None)
     with sup_on.runtime.sessions() as s:
         multi = s.scalar(select(CaseView).where(CaseView.deadline_rows.is_(True)).limit(1))
         assert multi is not None and multi.acceptance_due_at is None
@@ -142,5 +153,63 @@ def test_the_one_group_by_counts_as_the_former_join_on_random_cases(sup_on):
             start, end = month_bounds(month, "Asia/Shanghai")
             as_of = as_of or end
             fast, joined = month_counts(s, start, end, as_of), month_counts_joined(s, start, end, as_of)
-            assert fast == joined, month
-            assert sum(c["handling_due"] for c in fast.values()) > 0
+            assert _nonzero(fast) == _nonzero(joined), month
+            assert _nonzero(month_counts_slots(s, start, end, as_of)) == _nonzero(joined), month
+            for name in ("handling_due", "closed", "substantiated", "cross_level_visits", "evaluation_expired"):
+                assert sum(c[name] for c in fast.values()) > 0, (month, name)
+        # The facts the flushes kept are those a full recomputation gives.
+        kept = _facts(s)
+        assert facts.rebuild_all(s) == len(kept) > 0
+        assert _facts(s) == kept
+
+
+def _nonzero(counts: dict) -> dict:
+    """Prefixes with some count (a prefix whose only case counts nowhere in the month may or may not be listed)."""
+    return {prefix: c for prefix, c in counts.items() if any(c.values())}
+
+
+def _facts(s) -> dict:
+    table = ScoreFact.__table__
+    return {(r.petition_id, r.month): tuple(r) for r in s.execute(select(table))}
+
+
+def test_the_facts_follow_the_projection_a_sweep_and_a_rebuild(proj_on):
+    """Cases fed through the projection (actions, a reroute's second 受理告知, an expired evaluation window
+    marked by the overdue sweep's UPDATE): the month's counts from the facts equal the former join, also
+    after the admin rebuild."""
+    sv = proj_on
+    closing = sv.new_case()[0]
+    sv.act(closing, "sign", status="已签收待办理", stages=[stage("acceptance_notice", day(15))])
+    advance(days=2)
+    sv.act(closing, "accept", stages=[stage("handling", day(20))])
+    advance(days=25)  # 办理 closed late, then an evaluation window that expires unanswered
+    sv.act(closing, "sign_off", status="已办结", stages=[stage("evaluation", day(28))])
+    rerouted = sv.new_case()[0]
+    sv.act(rerouted, "sign", status="已签收待办理", stages=[stage("acceptance_notice", day(40))])
+    sv.act(rerouted, "sign", status="已签收待办理", stages=[stage("acceptance_notice", day(50))])
+    open_late = sv.new_case()[0]
+    sv.act(open_late, "accept", stages=[stage("handling", day(29))])
+    advance(days=10)
+    sv.sweep("overdue")
+    with sv.runtime.sessions() as s:
+        assert s.get(CaseView, closing).evaluation_expired is True
+
+    def same() -> dict:
+        with sv.runtime.sessions() as s:
+            out = {}
+            for month in ("2026-03", "2026-04"):
+                start, end = month_bounds(month, "Asia/Shanghai")
+                fast = _nonzero(month_counts(s, start, end, end))
+                assert fast == _nonzero(month_counts_joined(s, start, end, end)), month
+                out[month] = fast
+            return out
+
+    before = same()
+    march = Counter()
+    for counts in before["2026-03"].values():
+        march.update(counts)
+    assert march["petitions"] == 3 and march["closed_late"] == 1 and march["evaluation_expired"] == 1
+    assert march["open_overdue"] == 1
+    r = sv.client.post("/supervise/api/v1/admin/rebuild", headers=sv.headers(role="admin"))
+    assert r.status_code == 200, r.json
+    assert same() == before
