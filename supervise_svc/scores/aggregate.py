@@ -209,6 +209,7 @@ def month_counts(session: Session, start: datetime, end: datetime, as_of: dateti
     from supervise_svc.scores import facts
     from supervise_svc.scores.domain import month_bounds
 
+    facts.settle(session)  # the facts of what this transaction changed so far
     key = facts.month_key(start)
     if month_bounds(f"{key // 100:04d}-{key % 100:02d}", facts.TIMEZONE) != (start, end):
         return month_counts_slots(session, start, end, as_of)

@@ -22,9 +22,10 @@ facts (they are outside the rates).  The counts equal those of ``aggregate.month
 multi-row stages) and ``aggregate.month_counts_joined`` (every deadline from the stage rows): the tests
 compare them on every path.
 
-Kept current by a session hook: after each flush, every case whose view changed in a column read here
-(or whose scored stage rows changed) has its facts recomputed from what the flush wrote (one SELECT, one
-DELETE, one INSERT for the flush's cases).  Core UPDATEs of those columns call ``refresh`` themselves;
+Kept current by session hooks: each flush notes the cases whose view changed in a column read here (or
+whose scored stage rows changed); before the commit their facts are recomputed from what the transaction
+wrote (one SELECT, one DELETE, one INSERT for all of them; ``settle`` does it earlier for a reader in the
+same transaction).  Core UPDATEs of those columns call ``refresh`` themselves;
 ``rebuild_all`` recomputes every case (migration, projection rebuild, bulk loads).  Months are local
 months of ``TIMEZONE`` (``configure``; the service's ``XINFANG_TIMEZONE``).
 """
@@ -153,12 +154,32 @@ def _facts_of(session: Session, petition_ids: list[str]) -> list[dict]:
     return rows
 
 
-def refresh(session: Session, petition_ids: Iterable[str]) -> int:
-    """Recompute the facts of these cases (after a Core UPDATE of their views); the number of fact rows."""
+_NEEDED = frozenset(VIEW_COLUMNS)
+
+
+def _in_session(views: dict) -> tuple[list[dict], list[str]]:
+    """The facts of the cases whose view the flushes handed over with every column read here loaded (no
+    SELECT), and the ids left to read.  A multi-row case is always read (its stage rows are)."""
+    rows, rest = [], []
+    for pid, view in views.items():
+        state = attributes.instance_state(view) if view is not None and view is not _GONE else None
+        if state is None or not _NEEDED.isdisjoint(state.unloaded) or view.deadline_rows:
+            rest.append(pid)
+            continue
+        rows.extend(case_facts({c: getattr(view, c) for c in VIEW_COLUMNS}))
+    return rows, rest
+
+
+def refresh(session: Session, petition_ids: Iterable[str] | dict) -> int:
+    """Recompute the facts of these cases (after a Core UPDATE of their views); the number of fact rows.
+    A dict (petition id -> its flushed CaseView or None) lets the views it holds be used as they are."""
+    views = petition_ids if isinstance(petition_ids, dict) else {}
     ids = sorted({p for p in petition_ids if p})
     if not ids:
         return 0
-    rows = _facts_of(session, ids)
+    rows, rest = _in_session({p: views.get(p) for p in ids})
+    if rest:
+        rows += _facts_of(session, rest)
     table = ScoreFact.__table__
     for i in range(0, len(ids), 500):
         session.execute(delete(table).where(table.c.petition_id.in_(ids[i:i + 500])))
@@ -200,28 +221,37 @@ def rebuild_all(session: Session, *, chunk: int = 20_000) -> int:
 # ---------------------------------------------------------------- the session hook
 
 
-def _changed(obj, names: tuple[str, ...]) -> bool:
-    state = attributes.instance_state(obj)
-    return any(state.attrs[n].history.has_changes() for n in names if n in state.attrs)
+def _changed(obj, names: frozenset) -> bool:
+    """Some of ``names`` was set on ``obj`` since it was loaded or flushed (set to the same value counts too:
+    the facts are then recomputed for nothing, never missed)."""
+    return not names.isdisjoint(attributes.instance_state(obj).committed_state)
 
 
-_VIEW_ATTRS = tuple(c for c in VIEW_COLUMNS if c != "petition_id")
-_STAGE_ATTRS = ("kind", "due_at", "closed_at", "deadline_rows")
+_VIEW_ATTRS = frozenset(c for c in VIEW_COLUMNS if c != "petition_id")
+_STAGE_ATTRS = frozenset(("kind", "due_at", "closed_at", "deadline_rows"))
 
 
-def _touched(session: Session) -> set[str]:
-    touched: set[str] = set()
+#: Noted for a case whose view or stage row was deleted: its facts are computed from a fresh read.
+_GONE = object()
+
+
+def _touched(session: Session) -> dict:
+    """petition id -> its CaseView (held until the commit: the identity map alone keeps clean objects only
+    weakly) or None, for every case this flush changed in what the facts read."""
+    touched: dict[str, CaseView | None] = {}
     for obj in session.new:
-        if isinstance(obj, CaseView) or (isinstance(obj, CaseStageView) and obj.kind in METRIC):
-            touched.add(obj.petition_id)
+        if isinstance(obj, CaseView):
+            touched[obj.petition_id] = obj
+        elif isinstance(obj, CaseStageView) and obj.kind in METRIC:
+            touched.setdefault(obj.petition_id, None)
     for obj in session.dirty:
         if isinstance(obj, CaseView) and _changed(obj, _VIEW_ATTRS):
-            touched.add(obj.petition_id)
+            touched[obj.petition_id] = obj
         elif isinstance(obj, CaseStageView) and obj.kind in METRIC and _changed(obj, _STAGE_ATTRS):
-            touched.add(obj.petition_id)
+            touched.setdefault(obj.petition_id, None)
     for obj in session.deleted:
         if isinstance(obj, CaseView | CaseStageView):
-            touched.add(obj.petition_id)
+            touched[obj.petition_id] = _GONE  # read again: the row may be gone
     return touched
 
 
@@ -239,15 +269,44 @@ def suspended(session: Session):
         session.info.pop(SUSPENDED, None)
 
 
+#: ``session.info`` key: the cases whose facts are due for recomputation before the commit.
+PENDING = "score_facts_pending"
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
-    """Recompute the facts of the cases this flush changed (the session's state is still pre-flush here,
-    the database already has the new rows)."""
+    """Note the cases this flush changed (the session's state is still pre-flush here)."""
     if session.info.get(SUSPENDED):
         return
     touched = _touched(session)
     if touched:
-        refresh(session, touched)
+        pending = session.info.setdefault(PENDING, {})
+        for pid, view in touched.items():
+            if view is _GONE or pending.get(pid) is None or pending[pid] is not _GONE and view is not None:
+                pending[pid] = view
+            # else: keep what is noted (a view, or _GONE: read again)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    """Recompute the noted cases' facts once per transaction, from what its flushes wrote."""
+    settle(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
+def settle(session: Session) -> None:
+    """Flush, then recompute the facts of every case changed in this transaction so far (the commit does
+    it too; a reader of the facts inside the same transaction calls it first)."""
+    if session.info.get(SUSPENDED):
+        return
+    session.flush()
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        refresh(session, pending)
 
 
 def count_statement(month: int, as_of: datetime):

@@ -159,7 +159,7 @@ def test_the_one_group_by_counts_as_the_former_join_on_random_cases(sup_on):
                 assert sum(c[name] for c in fast.values()) > 0, (month, name)
         # The facts the flushes kept are those a full recomputation gives.
         kept = _facts(s)
-        assert facts.rebuild_all(s) == len(kept) > 0
+        assert facts.rebuild_all(s, chunk=7) == len(kept) > 0  # streamed in several parts
         assert _facts(s) == kept
 
 
