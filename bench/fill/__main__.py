@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.fill --cases 100000 --backend sqlite --data-dir /tmp/xfb-fill
     .venv/bin/python -m bench.fill --days 30 --per-day 12 --seed 3 --backend sqlite   # the simulator's parameters
     .venv/bin/python -m bench.fill --cases 1000000 --backend postgres --no-replay   # all cases left at 待签收
+    .venv/bin/python -m bench.fill --cases 100000 --backend postgres --workers 1   # one process (A/B)
 
 PostgreSQL: three scratch databases ``xfb_fill_<service>_<tag>`` on ``XINFANG_BENCH_PG_URL`` (re-created;
 ``--drop`` drops them at the end).  SQLite: ``<data-dir>/<service>.db`` (the folder must be new or empty).
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="main", help="PostgreSQL database name suffix")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL databases afterwards")
     parser.add_argument("--chunk", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (shards by petitioner; default: 2 on PostgreSQL, 1 on SQLite)")
     parser.add_argument("--no-replay", action="store_true",
                         help="leave every case as routing leaves it (待签收): no handling after 交办 (faster)")
     args = parser.parse_args(argv)
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total = params.cases or round(params.per_day * params.days)
     with tqdm(total=total, unit="case", unit_scale=True, file=sys.stderr, desc="bulk fill") as bar:
-        report = fill(settings, params, chunk=args.chunk, progress=bar.update, replay=not args.no_replay)
+        report = fill(settings, params, chunk=args.chunk, progress=bar.update, replay=not args.no_replay,
+                      workers=args.workers)
     print(f"{args.backend}: seed {params.seed}, from {params.start}, " + "\n".join(report.lines()))
     for svc in SERVICES:
         url = settings.database_urls.get(svc) or f"sqlite:///{data_dir / (svc + '.db')}"

@@ -11,6 +11,21 @@ services write, computed with their own functions — COPY in writer threads on 
 (``shared.bulk.bulk_insert``).  A case's rows are held in memory while it is handled and written once its
 handling is over (or at the end of the period, as it then stands).
 
+Shards (分片, worker processes).  Cases depend on each other only through the petitioner: repeat detection
+compares a petition with the same person's earlier ones (and their cases' current statuses), and a
+dissatisfied petitioner's return (回流) is drawn four days after the closure.  Every draw of a case's
+handling comes from the case's own generator (``random.Random(f"{seed}-{key}")``, as the simulator's
+``CaseTrack.rng``: plan, answer, grades), so a case's handling does not depend on the other cases.  The
+parent process draws the workload day by day (``Workload`` is sequential: returns are drawn in it), numbers
+the petitions (display numbers per county and day, registration order; it writes ``display_sequences``) and
+deals them out by the petitioner's identity number (``shard_of``: a person's petitions, repeats and
+returns in one shard; two people who drew the same number too, as intake's blind index sees them as one).
+Each shard — a forked worker process on PostgreSQL (``WORKERS``, ``--workers``), the one in-process shard on
+SQLite — registers its petitions at 09:00, plays its open cases' handling at 15:00 in registration order
+and writes its rows through its own COPY connections; it reports back the returns its closures set off,
+which the parent draws ``RETURN_LAG`` days later (so the shards may run that many days behind the drawing,
+and do not wait on each other).  The result is the same rows whatever the number of shards (ids aside).
+
 intake   ``petitions`` (category from intake's code table, statutory type, 集体访, registrar level,
          display number ``{region6}{YYYYMMDD}{seq}`` in registration order, repeat detection through
          ``intake_svc.detection.detect`` on the same person's earlier petitions — with their cases' current
@@ -37,11 +52,17 @@ Deliberately NOT written (document, not an oversight):
 """
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
+import queue
 import random
+import sys
 import time
+import traceback
 import uuid
-from collections import defaultdict
+import zlib
+from collections import defaultdict, deque
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -70,6 +91,15 @@ CHUNK = 20_000
 FILLED_TABLES = {"intake": ["petitions", "petitioners", "petition_changes", "display_sequences"],
                  "assign": ["cases", "case_stages", "case_events"],
                  "supervise": ["case_views", "supervise_case_stages"]}
+#: Worker processes (shards) on PostgreSQL by default: the machine's two cores.
+WORKERS = 2
+#: A dissatisfied petitioner comes back this many days after the closure (``Simulation._reflows_due``).
+RETURN_LAG = 4
+#: The cyclic collector's thresholds during the fill: it holds millions of objects (the workload, open cases,
+#: detection candidates) and makes few cycles, so full collections would mostly rescan them.
+GC_THRESHOLDS = (100_000, 50, 1_000)
+#: The interpreter's thread switch interval in the worker processes (default 5 ms).
+SWITCH_INTERVAL = 0.001
 ORDER = ("petitions", "petitioners", "petition_changes", "display_sequences", "cases", "case_stages", "case_events",
          "case_views", "supervise_case_stages")
 
@@ -80,6 +110,16 @@ _ids = random.Random()  # seeded from os.urandom once: ids as random as uuid4's,
 def new_id() -> str:
     """A fresh UUID4 as 32 hex characters (``shared.db.new_id``'s format), from a PRNG seeded once."""
     return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+
+
+def _fast_default(arg) -> Callable[[], object]:
+    """A column's Python-side default as a call without arguments; ``shared.db.new_id`` (uuid4: a
+    ``getrandom`` call per id, which releases the GIL to the COPY writer threads) replaced by ``new_id``."""
+    from shared import db
+
+    if getattr(arg, "__wrapped__", None) is db.new_id:
+        return new_id
+    return lambda: arg(None)
 
 
 @dataclass
@@ -112,10 +152,12 @@ class FillReport:
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     total: float = 0.0
     end: datetime | None = None
+    workers: int = 1
 
     def lines(self) -> list[str]:
         out = [f"{self.petitions:,} petitions over {self.days} days ({self.repeats:,} linked repeats, "
-               f"{self.rows.get('actions replayed', 0):,} handling actions replayed) in {self.total:.1f} s"]
+               f"{self.rows.get('actions replayed', 0):,} handling actions replayed) in {self.total:.1f} s"
+               f" ({self.workers} worker process{'es' if self.workers > 1 else ''})"]
         for name, seconds in sorted(self.seconds.items(), key=lambda kv: -kv[1]):
             rows = self.rows.get(name)
             out.append(f"  {name:34s} {seconds:8.1f} s" + (f"  {rows:>11,} rows" if rows else ""))
@@ -164,14 +206,14 @@ class Buffer:
         if key not in self._defaults:
             defaults = column_defaults(self.tables[key], rows[0])
             scalars = {k: v for k, v in defaults.items() if not hasattr(v, "arg")}
-            calls = [(k, v.arg) for k, v in defaults.items() if hasattr(v, "arg")]
+            calls = [(k, _fast_default(v.arg)) for k, v in defaults.items() if hasattr(v, "arg")]
             self._defaults[key] = (scalars, calls)
         scalars, calls = self._defaults[key]
         if scalars or calls:
             for row in rows:
                 row.update(scalars)
                 for name, fn in calls:
-                    row[name] = fn(None)
+                    row[name] = fn()
         return rows
 
     def flush(self) -> None:
@@ -258,6 +300,102 @@ class _Candidates:
         return iter(self.rows)
 
 
+def shard_of(item: Planned, index: int, shards: int) -> int:
+    """The shard a petition is registered and handled in: by the petitioner's identity number (all petitions
+    of one person, repeats and returns included, in one shard: repeat detection stays inside it), the
+    anonymous ones in turn."""
+    person = item.petitioner
+    if person is None or shards == 1:
+        return index % shards
+    return zlib.crc32(person.id_number.encode()) % shards
+
+
+class _MemoryClock:
+    """A clock state store in this process's memory (``shared.clock.StateStore``): a worker's own clock."""
+
+    def __init__(self) -> None:
+        self.state = clock.ClockState()
+
+    def load(self):
+        return self.state
+
+    def save(self, state) -> None:
+        self.state = state
+
+
+class _LocalShard:
+    """The one shard, in this process (SQLite; ``workers=1``): messages handled as they are sent."""
+
+    remote = False
+
+    def __init__(self, job: "BulkFill") -> None:
+        self.job, self.replies = job, deque()
+        job._shard_start(remote=False)
+
+    def send(self, msg: tuple) -> None:
+        self.replies.append(self.job._shard_handle(msg))
+
+    def recv(self) -> tuple:
+        return self.replies.popleft()
+
+    def kill(self) -> None:
+        if self.job.sink is not None and not self.job.sink.closed:
+            try:
+                self.job.sink.close()
+            except RuntimeError:
+                pass  # the error being raised is the one to report
+
+    def join(self) -> None:
+        pass
+
+
+class _ProcessShard:
+    """A shard in a forked worker process (its own COPY connections and writer threads): days in through
+    one queue, the returns they set off (and at the end its report) back through another."""
+
+    remote = True
+
+    def __init__(self, job: "BulkFill", number: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.number, self.inbox, self.outbox = number, ctx.Queue(), ctx.Queue()
+        self.process = ctx.Process(target=self._main, args=(job,), name=f"fill-shard-{number}", daemon=True)
+        self.process.start()
+
+    def _main(self, job: "BulkFill") -> None:
+        try:
+            job._shard_start(remote=True)
+            while True:
+                msg = self.inbox.get()
+                self.outbox.put(job._shard_handle(msg))
+                if msg[0] == "end":
+                    break
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+            self.outbox.put(("error", traceback.format_exc()))
+
+    def send(self, msg: tuple) -> None:
+        self.inbox.put(msg)
+
+    def recv(self) -> tuple:
+        while True:
+            try:
+                msg = self.outbox.get(timeout=5)
+            except queue.Empty:
+                if not self.process.is_alive():
+                    raise RuntimeError(f"fill worker {self.number} died (exit code {self.process.exitcode})") from None
+                continue
+            if msg[0] == "error":
+                raise RuntimeError(f"fill worker {self.number} failed:\n{msg[1]}")
+            return msg
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+    def join(self) -> None:
+        self.process.join()
+
+
 def build_runtimes(settings: Settings) -> dict:
     return {svc: service_module(svc).build_runtime(settings, broker=StubBroker()) for svc in SERVICES}
 
@@ -267,8 +405,9 @@ class BulkFill:
 
     def __init__(self, settings: Settings, params: FillParams, *, chunk: int = CHUNK,
                  progress: Callable[[int], None] | None = None, replay: bool = True,
-                 write: tuple[str, ...] = SERVICES) -> None:
+                 write: tuple[str, ...] = SERVICES, workers: int | None = 1) -> None:
         self.settings, self.params, self.chunk, self.progress = settings, params, chunk, progress
+        self.workers = workers  # shards in worker processes (None: WORKERS on PostgreSQL, else 1 in-process)
         self.replay = replay  # play the units' handling after 交办 (bench.fill.handling)
         self.write = write  # the services whose rows are written (the others are computed only)
         self.report = FillReport()
@@ -320,84 +459,198 @@ class BulkFill:
         places = [(u.region_code, u.region_code[:6], u.name) for u in units if u.kind == "township"]
         self.city = min(u.region_code[:6] for u in units if u.level == "city")
         engines = {svc: self.runtimes[svc].engine for svc in self.write}
-        postgres = {svc: e for svc, e in engines.items() if e.dialect.name == "postgresql"}
+        self.postgres = {svc: e for svc, e in engines.items() if e.dialect.name == "postgresql"}
+        workers = self.workers
+        if workers is None:  # worker processes on PostgreSQL (COPY per worker); SQLite has one writer
+            workers = WORKERS if self.postgres and len(self.postgres) == len(engines) else 1
+        self.report.workers = workers
         with ExitStack() as stack:
-            sink = None
-            if postgres:  # COPY in writer threads, indexes and keys built after the load
-                from bench.fill.pg import CopySink, deferred_constraints
+            if self.postgres:  # indexes and keys built after the load
+                from bench.fill.pg import deferred_constraints
 
-                stack.enter_context(deferred_constraints(postgres, {svc: FILLED_TABLES[svc] for svc in postgres},
+                stack.enter_context(deferred_constraints(self.postgres, {svc: FILLED_TABLES[svc] for svc in self.postgres},
                                                          self.report.seconds))
-                sink = CopySink(postgres, self.report.seconds, self.report.rows)
-            self.buffer = Buffer(self.runtimes, self.report, self.chunk, sink=sink, write=self.write)
             previous_clock = clock.current()
             clock.configure(self.settings.replace(clock_control=True))
             logging.getLogger(clock.__name__).setLevel(logging.ERROR)
             try:
-                self._fill(Workload(self.params.workload_params(), places))
+                self._fill(Workload(self.params.workload_params(), places), workers)
             finally:
                 clock.configure(self.settings.replace(clock_control=previous_clock.controllable))
-            with self.timer("flush"):
+            with self.timer("write display sequences"):
+                buffer = Buffer(self.runtimes, self.report, self.chunk, write=self.write)
                 for (region6, day), last in sorted(self.sequences.items()):
-                    self.buffer.add("intake", self.tables.sequence, {"region6": region6, "day": day, "last": last})
-                self.buffer.flush()
-            if sink is not None:
-                with self.timer("wait for the COPY writers"):
-                    sink.close()
+                    buffer.add("intake", self.tables.sequence, {"region6": region6, "day": day, "last": last})
+                buffer.flush()
+        if "supervise" in self.write:
+            with self.timer("scorecard facts (supervise, facts.rebuild_all)"):
+                from supervise_svc.scores import facts
+
+                facts.configure(self.settings.timezone)
+                with self.runtimes["supervise"].uow() as session:
+                    self.report.rows["scorecard facts (supervise, facts.rebuild_all)"] = facts.rebuild_all(session)
         with self.timer("analyze"):
             self.analyze()
         self.report.total = time.perf_counter() - started
         return self.report
 
-    def _fill(self, workload: Workload) -> None:
-        """Day by day as ``Simulation.run``: the day's petitions (and the returns due) registered at 09:00,
-        the handling due played at 15:00 for every open case in registration order; a case's rows are
-        written once its handling is over (or at the end, as it then stands)."""
+    # ------------------------------------------------------------------ the parent: the workload, dealt out
+
+    def _fill(self, workload: Workload, workers: int = 1) -> None:
+        """Day by day as ``Simulation.run``: the day's petitions (and the returns due) drawn here, numbered
+        (display numbers per county and day, in registration order) and dealt out to the shards by
+        petitioner (``shard_of``); each shard registers its petitions at 09:00 and plays the handling due at
+        15:00 for its open cases in registration order (``_shard_day``).  The returns (回流) a closure on
+        day d sets off are drawn on day d + 4 (``Simulation._reflows_due``), so the shards may run up to
+        ``RETURN_LAG`` - 1 days behind the drawing."""
         from intake_svc.detection import warm_up
 
         from bench.fill.handling import Handling
 
         warm_up()
         self._setup_services()
-        p, day = self.params, 0
-        target = p.cases
-        self.handling = Handling(self, p.seed, p.start, self._profiles(), self._people(listing=True),
-                                 self._people(listing=False)) if self.replay else None
-        self.open_tracks: list = []
-        self.returns: dict[int, list] = defaultdict(list)  # day -> closed tracks whose petitioner comes back
-        self.registered = 0
+        self.handling = Handling(self, self.params.seed, self.params.start, self._profiles(),
+                                 self._people(listing=True), self._people(listing=False)) if self.replay else None
+        thresholds = gc.get_threshold()
+        gc.collect()
+        gc.freeze()  # what exists now (modules, snapshot, memos) is never scanned again, here or in the workers
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            shards = [_LocalShard(self)] if workers <= 1 else [_ProcessShard(self, n) for n in range(workers)]
+            try:
+                self._deal(workload, shards)
+            except BaseException:
+                for shard in shards:
+                    shard.kill()
+                raise
+            for shard in shards:
+                shard.join()
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
+
+    def _deal(self, workload: Workload, shards: list) -> None:
+        p, day, target, n = self.params, 0, self.params.cases, len(shards)
+        returns: dict[int, list] = defaultdict(list)  # day -> (registration index, key) of the returns due
+        returning: dict[str, Planned] = {}  # key -> a petition whose petitioner comes back if dissatisfied
+        sent: deque = deque()  # (day, petitions) sent to the shards, not yet reported back
+        index = 0
         while True:
             if target is None and day >= p.days:
                 break
+            while sent and sent[0][0] <= day - RETURN_LAG:
+                self._collect(shards, sent.popleft(), returns)
             with self.timer("draw workload"):
                 items = workload.day(day)
-                for track in sorted(self.returns.pop(day, []), key=lambda t: t.index):
-                    items.append(workload.repeat(track.item, day, reflow=True))  # Simulation._reflows_due
+                for _, key in sorted(returns.pop(day, [])):
+                    items.append(workload.repeat(returning.pop(key), day, reflow=True))  # Simulation._reflows_due
             if target is not None:
                 items = items[:max(0, target - self.report.petitions)]
             now = p.at(day)
-            clock.current().set(now, frozen=True)
+            local_day = now.astimezone(TZ).strftime("%Y%m%d")
+            batches: list[list] = [[] for _ in shards]
+            sequences = self.sequences
             for item in items:
-                self._one(item, day, now)
-            if self.handling is not None:
-                with self.timer("replay handling (15:00)"):
-                    self._handle_day(day)
+                region6 = item.region_code[:6]
+                seq = sequences[(region6, local_day)] = sequences.get((region6, local_day), 0) + 1
+                person = item.petitioner
+                if person is not None and person.returns and person.dissatisfied and not item.reflow:
+                    returning[item.key] = item
+                batches[shard_of(item, index, n)].append((index, f"{region6}{local_day}{seq:04d}", item))
+                index += 1
+            with self.timer("hand the day to the shards" if shards[0].remote else "the shard's work (in this process)"):
+                for shard, batch in zip(shards, batches, strict=True):
+                    shard.send(("day", day, batch))
+            sent.append((day, len(items)))
+            self.report.petitions += len(items)
             self.report.days = day + 1
             self.report.end = now
-            if self.progress:
-                self.progress(len(items))
             day += 1
             if target is not None and self.report.petitions >= target:
                 break
+        for shard in shards:
+            shard.send(("end",))
+        while sent:
+            self._collect(shards, sent.popleft(), returns)
+        for shard in shards:
+            _, seconds, rows, repeats = shard.recv()
+            if shard.remote:
+                self.report.repeats += repeats
+                for name, value in seconds.items():
+                    self.report.seconds[f"{name} [{n} workers, summed]"] += value
+                for name, value in rows.items():
+                    self.report.rows[f"{name} [{n} workers, summed]" if name in seconds else name] += value
+
+    def _collect(self, shards: list, sent: tuple[int, int], returns: dict) -> None:
+        """The shards' report of a day: the returns its closures set off (drawn RETURN_LAG days later)."""
+        day, count = sent
+        with self.timer("wait for the shards"):
+            for shard in shards:
+                kind, done, back = shard.recv()
+                assert kind == "day" and done == day, (kind, done, day)
+                for due, index, key in back:
+                    returns[due].append((index, key))
+        if self.progress:
+            self.progress(count)
+
+    # ------------------------------------------------------------------ a shard: registration and handling
+
+    def _shard_start(self, *, remote: bool) -> None:
+        """A shard's state: its own open cases, detection candidates, buffer and (PostgreSQL) COPY writers."""
+        self.remote, self.cpu_at_start = remote, time.process_time()
+        if remote:  # a forked worker: its own ids, report, connections and clock
+            _ids.seed()
+            # the clock in this process's memory: the clock file of the settings is shared by every worker
+            clock._current = clock.Clock(store=_MemoryClock(), controllable=True)
+            # the COPY threads get the GIL back sooner after their socket writes (the builder waits less on them)
+            sys.setswitchinterval(SWITCH_INTERVAL)
+            self.report = FillReport()
+            self.timer = Timer(self.report)
+            for runtime in self.runtimes.values():
+                runtime.engine.dispose(close=False)
+        self.open_tracks: list = []
+        self.sink = None
+        if self.postgres:
+            from bench.fill.pg import CopySink
+
+            self.sink = CopySink(self.postgres, self.report.seconds, self.report.rows)
+        self.buffer = Buffer(self.runtimes, self.report, self.chunk, sink=self.sink, write=self.write)
+
+    def _shard_handle(self, msg: tuple) -> tuple:
+        if msg[0] == "day":
+            return ("day", msg[1], self._shard_day(msg[1], msg[2]))
         with self.timer("write open cases"):
             for track in self.open_tracks:
                 self._write(track)
             self.open_tracks = []
+        with self.timer("flush"):
+            self.buffer.flush()
+        if self.sink is not None:
+            with self.timer("wait for the COPY writers"):
+                self.sink.close()
+        if self.handling is not None:
+            self.report.rows["actions replayed"] = self.handling.actions
+        if self.remote:
+            self.report.seconds["process CPU (incl. its COPY threads)"] = time.process_time() - self.cpu_at_start
+        return ("end", dict(self.report.seconds), dict(self.report.rows), self.report.repeats)
 
-    def _handle_day(self, day: int) -> None:
+    def _shard_day(self, day: int, batch: list) -> list:
+        """Register the shard's petitions of ``day`` at 09:00, play its handling due at 15:00; the returns
+        (day due, registration index, key) its closures set off."""
+        now = self.params.at(day)
+        clock.current().set(now, frozen=True)
+        for index, display_no, item in batch:
+            self.slot = (index, display_no)
+            self._one(item, day, now)
+        if self.handling is None:
+            return []
+        with self.timer("replay handling (15:00)"):
+            return self._handle_day(day)
+
+    def _handle_day(self, day: int) -> list:
         at = self.params.at(day, 15)
         clock.current().set(at, frozen=True)
-        handling, still_open = self.handling, []
+        handling, still_open, back = self.handling, [], []
         for track in self.open_tracks:
             handling.advance(track, day, at)
             if not track.done:
@@ -406,10 +659,10 @@ class BulkFill:
             person = track.item.petitioner
             if (track.closed_day is not None and person is not None and person.returns and track.dissatisfied
                     and not track.item.reflow):
-                self.returns[track.closed_day + 4].append(track)
+                back.append((track.closed_day + RETURN_LAG, track.index, track.item.key))
             self._write(track)
         self.open_tracks = still_open
-        self.report.rows["actions replayed"] = handling.actions
+        return back
 
     def _profiles(self) -> dict[str, str]:
         from shared.simulator.workload import unit_profiles
@@ -489,13 +742,12 @@ class BulkFill:
             view = self._supervise(event, case, stages, names)
         # case.status_changed (待签收, by the routing) as intake applies it
         petition["case_status"], petition["case_updated_at"] = case.status, case.assigned_at
+        petition["case_seq"] = 1  # the routing's case event (交办 / 转送 …) is the case's first
         rows.append(("intake", self.tables.change, {
             "petition_id": petition["id"], "at": now, "actor": event_row["actor_name"], "action": "case_status",
             "changes": {"from": "", "to": case.status, "reason": event_row["reason"]}}))
         track = Track(item=item, petition=petition, candidate=candidate, case=case, stages=stages, view=view, rows=rows)
-        track.index = self.registered
-        self.registered += 1
-        self.report.petitions += 1
+        track.index = self.slot[0]
         self.report.repeats += bool(found.repeat_of)
         if self.handling is not None:
             self.handling.pick_up(track, day)
@@ -539,10 +791,7 @@ class BulkFill:
                 found = detect(_Candidates([r[0] for r in recent]), fields=fields, id_blinds=[id_blind],
                                phone_blinds=[phone_blind], registrar_level=registrar_level,
                                window_days=settings.repeat_window_days)
-        region6, local_day = item.region_code[:6], (now.astimezone(TZ)).strftime("%Y%m%d")
-        seq = self.sequences.get((region6, local_day), 0) + 1
-        self.sequences[(region6, local_day)] = seq
-        row = petition_row(fields, display_no=f"{region6}{local_day}{seq:04d}", found=found, petition_id=new_id())
+        row = petition_row(fields, display_no=self.slot[1], found=found, petition_id=new_id())
         people, candidate = [], None
         if person is not None:
             people.append({"petition_id": row["id"], "seq": 0, "name": person.name,
@@ -684,7 +933,7 @@ class BulkFill:
                 "assigned_at": case.assigned_at, "due_at": case.due_at, "deadline_basis": case.deadline_basis,
                 "leader_id": case.leader_id, "leader_name": names[1], "mode": case.mode,
                 "in_clock": bool(case.in_clock), "status": "assigned", "case_state": case.status,
-                "last_event_at": case.assigned_at,
+                "last_event_at": case.assigned_at, "last_event_seq": 1,  # the routing's action (seq 1)
                 # what the handling's actions fold in (project_case_action), as a new view holds them
                 "accepted_at": None, "opinion_at": None, "opinion_outcome": None, "truth": None, "served_at": None,
                 "evaluation_grade": None, "evaluated_at": None, "evaluation_expired": False,
@@ -743,12 +992,13 @@ def mark_found_before(runtime, instant: datetime) -> int:
 
 def fill(settings: Settings, params: FillParams, *, chunk: int = CHUNK,
          progress: Callable[[int], None] | None = None, replay: bool = True,
-         write: tuple[str, ...] = SERVICES) -> FillReport:
+         write: tuple[str, ...] = SERVICES, workers: int | None = None) -> FillReport:
     """Fill the intake, assign and supervise databases of ``settings``; returns the report (timings).
     ``replay=False``: every case as routing leaves it (待签收, receipt stages open).  ``write``: the services
     whose tables are filled (the others' databases are only migrated and bootstrapped: routing and
-    deadlines read assign's rules and calendar)."""
-    job = BulkFill(settings, params, chunk=chunk, progress=progress, replay=replay, write=write)
+    deadlines read assign's rules and calendar).  ``workers``: shards in worker processes (default: ``WORKERS``
+    when every filled database is PostgreSQL, else one shard in this process)."""
+    job = BulkFill(settings, params, chunk=chunk, progress=progress, replay=replay, write=write, workers=workers)
     try:
         return job.run()
     finally:

@@ -3,8 +3,9 @@
 ``shared.simulator.driver.Simulation`` plays, at 15:00 of every simulated day and for every case in the
 order the cases were registered, the steps of the case's ``UnitPlan`` that are due (``_advance`` /
 ``_step``): 签收, 受理 + 送达受理告知书, 申请延期 + 批准, the written result (处理意见书 / 答复意见 / 核查结论,
-drawn from the simulation's own ``actions-<seed>`` generator) + 送达, 满意度评价 (two targets), 承诺落实,
-结案报告, 逐级审签.  ``Handling`` does the same steps on the case held in memory and computes what the
+drawn from the case's own generator ``CaseTrack.rng``, seeded with the seed and the petition's key, which
+drew the plan first; so are the grades) + 送达, 满意度评价 (two targets), 承诺落实, 结案报告, 逐级审签.  As no
+draw depends on another case, the fill plays each shard's cases apart (``bench.fill.core``).  ``Handling`` does the same steps on the case held in memory and computes what the
 system writes for each action with assign's and supervise's own functions:
 
 * the state machine: ``assign_svc.domain.workflow.transition`` (an action the system would refuse ends
@@ -50,6 +51,7 @@ class Track:
     view: dict
     rows: list = field(default_factory=list)  # (service, table key, row) appended while handling
     plan: UnitPlan | None = None
+    rng: random.Random | None = None  # the case's own generator (CaseTrack.rng): plan, answer, grades
     step: str = "sign"
     due_day: int = 0
     dissatisfied: bool = False
@@ -59,6 +61,10 @@ class Track:
     seq: int = 1
     documents: set = field(default_factory=set)
     done: bool = False
+
+
+class _Attrs:
+    """A dict seen as an object (``obj.__dict__ = the dict``): supervise's folding sets attributes of the view."""
 
 
 class Refused(Exception):
@@ -80,7 +86,6 @@ class Handling:
         from supervise_svc import service as supervise_service
 
         self.fill, self.seed, self.start = fill, seed, start
-        self.rng = random.Random(f"actions-{seed}")  # Simulation.rng
         self.profiles, self.people, self.all_people = profiles, people, all_people
         self.stages, self.dossier, self.workflow = assign_stages, dossier, workflow
         self.target_labels, self.result_titles, self.resolved_states = TARGET_LABELS, RESULT_TITLES, RESOLVED
@@ -105,8 +110,8 @@ class Handling:
         if track.case.mode == "divert":
             track.done = True
             return
-        rng = random.Random(f"{self.seed}-{track.item.key}")
-        track.plan = plan_for(rng, self.profiles.get(track.case.unit_id, "good"))
+        track.rng = random.Random(f"{self.seed}-{track.item.key}")
+        track.plan = plan_for(track.rng, self.profiles.get(track.case.unit_id, "good"))
         track.dissatisfied = bool(track.item.petitioner and track.item.petitioner.dissatisfied)
         track.due_day = day + track.plan.sign
         if track.case.mode == "assign":
@@ -152,7 +157,7 @@ class Handling:
             track.step, track.due_day = "evaluate", day + 1
         elif step == "evaluate":
             if track.item.petitioner is not None and track.item.purpose != "检举控告":
-                for body in draw_evaluations(self.rng, track.dissatisfied):
+                for body in draw_evaluations(track.rng, track.dissatisfied):
                     self._act(track, "evaluate", body, unit, at)
             track.step, track.due_day = "commitment" if track.commitment_due else "closure", day + 1
         elif step == "commitment":
@@ -177,7 +182,7 @@ class Handling:
 
     def _opinion(self, track: Track, day: int) -> tuple[str, dict]:
         """``Simulation._opinion`` (the same draws from the same generator)."""
-        action, body, due = draw_opinion(self.rng, track.item.purpose, self.start, day)
+        action, body, due = draw_opinion(track.rng, track.item.purpose, self.start, day)
         if due is not None:
             track.commitment_due = due
         return action, body
@@ -276,7 +281,7 @@ class Handling:
         if previous != case.status:  # case.status_changed, as intake applies it
             petition = track.petition
             before = petition["case_status"]
-            petition["case_status"], petition["case_updated_at"] = case.status, at
+            petition["case_status"], petition["case_updated_at"], petition["case_seq"] = case.status, at, track.seq
             petition["case_resolved"] = case.status in self.resolved_states or petition["case_resolved"]
             petition["case_final"] = (case.status in wf.FINAL or case.status == wf.TERMINATED) or petition["case_final"]
             if track.candidate is not None:
@@ -469,9 +474,9 @@ class Handling:
         sv, view = self.sv, track.view
         event = SimpleNamespace(action=action, at=at, unit_id=track.case.unit_id, leader_id=track.case.leader_id,
                                 status=status)
-        ns = SimpleNamespace(**view)
+        ns = _Attrs()
+        ns.__dict__ = view  # the view dict itself, seen through attributes (no copy in, no copy back)
         sv._fold_particulars(None, ns, event, data, self.tz)
-        view.update(vars(ns))
         if view["last_event_at"] is None or at >= view["last_event_at"]:
             view["case_state"] = status
             if status in sv.CLOSED_STATES:
@@ -485,7 +490,7 @@ class Handling:
                     view["evaluation_expired"] = True
                 if s.closed_at is None and s.kind in sv.HEADLINE_KINDS and s.paused_at is None and s.due_at is not None:
                     view["due_at"], view["deadline_basis"] = s.due_at, s.basis or view["deadline_basis"]
-            view["last_event_at"] = at
+            view["last_event_at"], view["last_event_seq"] = at, track.seq
 
     def finish_view(self, track: Track) -> None:
         """The deadline slot columns of the view from its stages (``deadline_columns``)."""

@@ -1,19 +1,25 @@
 """The bulk fill's PostgreSQL fast path (批量造数·PostgreSQL): COPY in writer threads, indexes built after.
 
 ``CopySink`` takes the rows of a table in chunks and writes each chunk with ``COPY … FROM STDIN`` on the
-service's own psycopg connection, in one writer thread per service, so the server parses, inserts and
-commits while this process builds the next rows (the two cores work at once).  Values go to psycopg as
-they are (aware datetimes, str, bool, int) except JSON columns, which go through the column's own bind
-processor (SQLAlchemy's JSON serializer: the text a Core INSERT sends).  ``synchronous_commit`` is off on
-these connections (a crash loses the fill, which is simply run again).
+service's own psycopg connection, in one writer thread per service (each shard process has its own sink),
+so the server parses, inserts and commits while the shard builds the next rows.  Values go to psycopg as
+they are (aware datetimes, str, bool, int) except JSON columns, which are serialised with the dialect's
+JSON serializer (``json.dumps`` unless the engine sets one: the text the bind processor's ``Json`` sends,
+without its per-value wrapper and dumper look-up).  ``synchronous_commit`` is off on these connections (a
+crash loses the fill, which is simply run again).  The report gets the writer threads' CPU and the CPU of
+the COPY sessions' server processes (``/proc``, when the server runs on this machine).
 
 ``deferred_constraints`` drops the filled tables' indexes, unique/primary keys and foreign keys before the
 load and re-creates them from their own definitions (``pg_get_indexdef`` / ``pg_get_constraintdef``) after
 it, so the schema is exactly what the migrations made; building an index once over sorted input is far
-cheaper than maintaining it row by row, and re-adding a foreign key validates every row in one pass.
+cheaper than maintaining it row by row, and re-adding a foreign key validates every row in one pass.  The
+re-creation runs in three phases over all databases at once, three statements at a time
+(``restore_jobs``: keys, then indexes, then foreign keys), with ``maintenance_work_mem`` 1GB.
 """
 from __future__ import annotations
 
+import json
+import os
 import queue
 import threading
 import time
@@ -42,9 +48,12 @@ class CopySink:
         self.processors: dict[tuple, list] = {}
         self.dialects = {svc: engine.dialect for svc, engine in engines.items()}
         self.lock = threading.Lock()
+        self.closed = False
+        self.backends: list[int] = []  # the COPY connections' server processes (their CPU is reported)
         for svc, engine in engines.items():
             conn = psycopg.connect(psycopg_url(engine), autocommit=False)
             conn.execute("SET synchronous_commit = off")
+            self.backends.append(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
             conn.commit()
             q: queue.Queue = queue.Queue(maxsize=depth)
             self.queues[svc] = q
@@ -56,13 +65,8 @@ class CopySink:
         key = (svc, table.name, names)
         found = self.processors.get(key)
         if found is None:
-            dialect = self.dialects[svc]
-            found = []
-            for i, name in enumerate(names):
-                if isinstance(table.c[name].type, JSON):
-                    process = table.c[name].type._cached_bind_processor(dialect)
-                    if process is not None:
-                        found.append((i, process))
+            dumps = self.dialects[svc]._json_serializer or json.dumps  # what the bind processor's Json uses
+            found = [(i, dumps) for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
             self.processors[key] = found
         return found
 
@@ -80,7 +84,7 @@ class CopySink:
                 if self.errors:
                     continue
                 table, rows = item
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 names = tuple(rows[0])
                 processors = self._processors(svc, table, names)
                 quoted = ", ".join(f'"{n}"' for n in names)
@@ -99,6 +103,7 @@ class CopySink:
                 conn.commit()
                 with self.lock:
                     self.seconds[f"copy {svc}.{table.name} (writer thread)"] += time.perf_counter() - started
+                    self.seconds["copy: writer threads' CPU (all tables)"] += time.thread_time() - cpu
                     self.rows[f"copy {svc}.{table.name} (writer thread)"] += len(rows)
         except BaseException as exc:  # reported by put / close
             self.errors.append(exc)
@@ -108,12 +113,29 @@ class CopySink:
             conn.close()
 
     def close(self) -> None:
+        self.closed = True
+        cpu = server_cpu(self.backends)
         for q in self.queues.values():
             q.put(None)
         for thread in self.threads:
             thread.join()
+        if cpu is not None:
+            self.seconds["copy: server CPU of the COPY sessions"] += cpu
         if self.errors:
             raise RuntimeError("a COPY writer failed") from self.errors[0]
+
+
+def server_cpu(pids: list[int]) -> float | None:
+    """CPU seconds (user + system) the server processes ``pids`` used so far, when they run on this machine."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 # ---------------------------------------------------------------- indexes and constraints
@@ -136,7 +158,7 @@ def _quote(name: str) -> str:
 
 
 class Deferred:
-    """What ``drop`` took off one database's tables, to put back with ``restore``."""
+    """What ``drop`` took off one database's tables, to put back (``restore_jobs``)."""
 
     def __init__(self, engine, tables: list[str]) -> None:
         self.engine, self.tables = engine, tables
@@ -157,22 +179,37 @@ class Deferred:
                     cur.execute(f"DROP INDEX IF EXISTS {_quote(name)}")
             raw.commit()
 
-    def restore(self, *, memory: str = "256MB") -> None:
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cur:
-                cur.execute(f"SET maintenance_work_mem = '{memory}'")
-                for name, table, _kind, definition in sorted(self.constraints, key=lambda c: {"p": 0, "u": 1}.get(c[2], 2)):
-                    cur.execute(f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}')
-                for _, definition in self.indexes:
-                    cur.execute(definition)
-            raw.commit()
+    def restore_jobs(self, *, memory: str) -> list[list[tuple]]:
+        """The statements that put everything back, in three phases (each phase's jobs may run at once):
+        primary and unique keys (one job per table: they lock it), then the plain indexes (one job each:
+        builds on one table share its lock), then the foreign keys (they read the keys of phase one)."""
+        keys: dict[str, list[str]] = {}
+        for name, table, kind, definition in sorted(self.constraints, key=lambda c: {"p": 0, "u": 1}.get(c[2], 2)):
+            if kind in ("p", "u"):
+                keys.setdefault(table, []).append(f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}')
+        foreign = [[f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}']
+                   for name, table, kind, definition in self.constraints if kind not in ("p", "u")]
+        indexes = [[definition] for _, definition in self.indexes]
+        setting = f"SET maintenance_work_mem = '{memory}'"
+        return [[(self.engine, setting, stmts) for stmts in phase] for phase in (list(keys.values()), indexes, foreign)]
+
+
+def _execute(engine, setting: str, statements: list[str]) -> None:
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(setting)
+            for statement in statements:
+                cur.execute(statement)
+        raw.commit()
 
 
 @contextmanager
-def deferred_constraints(engines: dict, tables: dict[str, list[str]], seconds: dict):
-    """Drop the indexes and keys of ``tables`` (per service) for the block; re-create them after it,
-    the services in parallel threads (the server builds them on both cores)."""
+def deferred_constraints(engines: dict, tables: dict[str, list[str]], seconds: dict, *, connections: int = 3,
+                         memory: str = "1GB"):
+    """Drop the indexes and keys of ``tables`` (per service) for the block; re-create them after it, every
+    database's in the same phases, ``connections`` statements at a time (the server sorts on both cores;
+    ``memory``: maintenance_work_mem per build, so that a build of ten million keys sorts in memory)."""
     deferred = {svc: Deferred(engines[svc], names) for svc, names in tables.items() if names}
     started = time.perf_counter()
     for d in deferred.values():
@@ -180,8 +217,36 @@ def deferred_constraints(engines: dict, tables: dict[str, list[str]], seconds: d
     seconds["drop indexes and keys"] += time.perf_counter() - started
     yield
     started = time.perf_counter()
-    parallel({svc: d.restore for svc, d in deferred.items()})
+    plans = [d.restore_jobs(memory=memory) for d in deferred.values()]
+    for phase in range(3):
+        jobs = [job for plan in plans for job in plan[phase]]
+        pool(jobs, connections)
     seconds["re-create indexes and keys"] += time.perf_counter() - started
+
+
+def pool(jobs: list[tuple], threads: int) -> None:
+    """Run ``_execute(*job)`` for every job, ``threads`` at a time (the first error raised)."""
+    todo, errors = list(reversed(jobs)), []
+    lock = threading.Lock()
+
+    def run():
+        while not errors:
+            with lock:
+                if not todo:
+                    return
+                job = todo.pop()
+            try:
+                _execute(*job)
+            except BaseException as exc:  # noqa: BLE001 - raised below
+                errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(min(threads, len(jobs)))]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def parallel(jobs: dict) -> dict:

@@ -71,6 +71,9 @@ class CaseTrack:
     leader_id: str | None = None
     mode: str = ""
     plan: UnitPlan | None = None
+    #: The case's own generator (seeded with the seed and the petition's key; ``plan_for`` draws from it
+    #: first, then the unit's answer and the petitioner's grades): a case's draws do not depend on the others.
+    rng: random.Random | None = None
     step: str = "sign"
     due_day: int = 0
     closed_day: int | None = None
@@ -115,7 +118,6 @@ class Simulation:
         self.api = WsgiApi(system.wsgi)
         self.start = start or (clock.now().astimezone(TZ).date() - timedelta(days=params.days))
         self.progress = progress
-        self.rng = random.Random(f"actions-{params.seed}")
         self.summary = Summary()
         self.tracks: list[CaseTrack] = []
         self.by_key: dict[str, CaseTrack] = {}
@@ -256,8 +258,8 @@ class Simulation:
                 self.summary.diverted += 1
                 track.step = "done"
                 continue
-            rng = random.Random(f"{self.params.seed}-{track.planned.key}")
-            track.plan = plan_for(rng, self.profiles.get(track.unit_id, "good"))
+            track.rng = random.Random(f"{self.params.seed}-{track.planned.key}")
+            track.plan = plan_for(track.rng, self.profiles.get(track.unit_id, "good"))
             track.dissatisfied = bool(track.planned.petitioner and track.planned.petitioner.dissatisfied)
             track.due_day = day + track.plan.sign
 
@@ -324,7 +326,7 @@ class Simulation:
             ok = True
             # An anonymous petitioner cannot be asked; an accuser is told the result but does not grade it.
             if track.planned.petitioner is not None and track.planned.purpose != "检举控告":
-                bodies = draw_evaluations(self.rng, track.dissatisfied)
+                bodies = draw_evaluations(track.rng, track.dissatisfied)
                 for body in bodies:
                     ok = ok and bool(self._act(track, "evaluate", body, unit))
                 track.graded_unsatisfied = ok and bodies[0]["grade"] == "不满意"
@@ -363,7 +365,7 @@ class Simulation:
 
     def _opinion(self, track: CaseTrack, day: int) -> tuple[str, dict]:
         """The unit's answer by statutory type (``workload.draw_opinion``), dates as the API takes them."""
-        action, body, due = draw_opinion(self.rng, track.planned.purpose, self.start, day)
+        action, body, due = draw_opinion(track.rng, track.planned.purpose, self.start, day)
         if due is not None:
             body["commitments"] = [{**c, "due_date": due.isoformat()} for c in body["commitments"]]
             track.commitment_due = due
