@@ -29,11 +29,17 @@ def find(session: Session, *, scope: str, key: str) -> IdempotencyRecord | None:
                                                           IdempotencyRecord.key == key))
 
 
+def record_row(*, scope: str, key: str, request_hash: str, status: int, body: dict) -> dict:
+    """The row that stores the first response (inserted with the registration's rows)."""
+    return {"scope": scope, "key": key, "request_hash": request_hash, "status": status, "body": body,
+            "created_at": clock.now()}
+
+
 def remember(session: Session, *, scope: str, key: str, request_hash: str, status: int, body: dict) -> None:
     """Store the first response (a plain INSERT: nothing to read back; a concurrent first use of the
     same key fails the transaction on the unique constraint)."""
-    session.execute(_INSERT, {"scope": scope, "key": key, "request_hash": request_hash, "status": status,
-                              "body": body, "created_at": clock.now()})
+    session.execute(_INSERT, record_row(scope=scope, key=key, request_hash=request_hash, status=status, body=body))
 
 
-_INSERT = insert(IdempotencyRecord.__table__).inline()  # no RETURNING of the id: nothing reads it
+TABLE = IdempotencyRecord.__table__
+_INSERT = insert(TABLE).inline()  # no RETURNING of the id: nothing reads it

@@ -5,6 +5,7 @@ import threading
 import weakref
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
+from typing import Callable
 
 from sqlalchemy import Engine, Select, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from intake_svc import pgwrite
 from intake_svc.detection import Detection, detect
 from intake_svc.domain.rules import PURPOSES, is_group_visit, level_of_prefix
 from intake_svc.models import DisplaySequence, Petition, PetitionChange, Petitioner
@@ -22,6 +24,7 @@ from shared.auth import Principal
 from shared.calendar import local_date
 from shared.contracts import CaseStatusChanged, PetitionRegistered
 from shared.db import create_db_engine, new_id
+from shared.outbox import EMIT_BATCH, OUTBOX_WRITTEN, outbox_rows
 from shared.regions import subtree_prefix
 from shared.runtime import ServiceRuntime
 
@@ -144,12 +147,16 @@ def petition_row(fields: dict, *, display_no: str, found, petition_id: str | Non
 
 
 def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, principal: Principal,
-                      vault: PiiVault, assume_new: bool = False) -> Registration:
+                      vault: PiiVault, assume_new: bool = False,
+                      with_rows: Callable[[Registration], pgwrite.Batch] | None = None) -> Registration:
     """Register a petition and announce it (petition.registered), in the caller's transaction.
 
     A resend of the same (system, county_no) returns the existing petition, marked existing.
     ``assume_new`` skips that lookup: the unique constraint then raises IntegrityError on a
     resend, and the caller retries without it (cheaper when resends are rare).
+    ``with_rows``: called with a new registration before anything is written; the ``(table, rows)``
+    it returns (the idempotency record) are inserted with the registration's rows.  On PostgreSQL
+    all of them, the outbox rows included, are ONE statement (``pgwrite``): one round trip.
     """
     if data.get("county_no") and not assume_new:
         found = find_by_county_no(session, data["system"], data["county_no"])
@@ -187,20 +194,33 @@ def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, 
                     "registered_at": row["registered_at"]}
                    for seq, (person, (id_number, phone), (id_blind, phone_blind))
                    in enumerate(zip(people, plain, blinds, strict=True))]
-    conn = session.connection()  # Core inserts on the session's connection: no ORM execution layer
-    conn.execute(_PETITION_INSERT, row)
-    if person_rows:
-        conn.execute(_PETITIONER_INSERT, person_rows)
-    conn.execute(_CHANGE_INSERT, {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"],
-                                  "action": "registered",
-                                  "changes": {"display_no": row["display_no"], "detection": asdict(found)}})
+    change = {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"], "action": "registered",
+              "changes": {"display_no": row["display_no"], "detection": asdict(found)}}
     # What the caller reads back (response, event): the stored values as plain attributes; ORM
     # instances would cost more to build than the inserts and are never flushed anyway.
     petition = SimpleNamespace(**row, petitioners=[SimpleNamespace(**p) for p in person_rows])
-    runtime.emit(session, registered_event(petition, found))
-    return Registration(petition, existing=False, plain=plain)
+    registration = Registration(petition, existing=False, plain=plain)
+    extra = with_rows(registration) if with_rows is not None else []
+    conn = session.connection()  # Core inserts on the session's connection: no ORM execution layer
+    event = registered_event(petition, found)
+    if conn.dialect.name == "postgresql" and session.info.get(EMIT_BATCH) is None:
+        # One statement for every row (pgwrite): petition, petitioners, history, outbox, the caller's rows.
+        pgwrite.write(conn, [(_PETITIONS, [row]), (_PETITIONERS, person_rows), (_CHANGES, [change]), *extra,
+                             (runtime.outbox_model.__table__, outbox_rows([event], producer=runtime.name))])
+        session.info[OUTBOX_WRITTEN] = True  # the commit wakes the relay, as emit's INSERT would
+        return registration
+    conn.execute(_PETITION_INSERT, row)
+    if person_rows:
+        conn.execute(_PETITIONER_INSERT, person_rows)
+    conn.execute(_CHANGE_INSERT, change)
+    for table, rows in extra:
+        if rows:
+            conn.execute(insert(table).inline(), rows)
+    runtime.emit(session, event)
+    return registration
 
 
+_PETITIONS, _PETITIONERS, _CHANGES = Petition.__table__, Petitioner.__table__, PetitionChange.__table__
 #: ``inline()``: no RETURNING of the generated integer keys (nothing reads them back).
 _PETITION_INSERT = insert(Petition.__table__).inline()
 _PETITIONER_INSERT = insert(Petitioner.__table__).inline()

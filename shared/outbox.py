@@ -166,6 +166,12 @@ def _emit_rows(session: Session, outbox_model: type, rows: list[dict], event_ids
     return event_ids
 
 
+def outbox_rows(payloads: Iterable[Any], *, producer: str) -> list[dict]:
+    """The rows ``emit_many`` would insert for ``payloads``, for a caller that inserts them in a statement of
+    its own (intake: one statement per registration); it then sets ``session.info[OUTBOX_WRITTEN]``."""
+    return _outbox_rows(payloads, producer=producer)[0]
+
+
 def emit_many(session: Session, outbox_model: type, payloads: Iterable[Any], *, producer: str) -> list[str]:
     """``emit`` for each payload in order (one envelope each with a new id, one row per route), with one
     ``clock.now()`` and the current correlation id for all, and all the rows in ONE executemany INSERT
