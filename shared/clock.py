@@ -60,6 +60,19 @@ class StateStore(Protocol):
     def save(self, state: ClockState) -> None: ...
 
 
+class MemoryStore:
+    """Clock state in this process's memory only: a process that must not share its clock (a bulk-fill worker)."""
+
+    def __init__(self) -> None:
+        self.state = ClockState()
+
+    def load(self) -> ClockState:
+        return self.state
+
+    def save(self, state: ClockState) -> None:
+        self.state = state
+
+
 class FileStore:
     """Clock state in ``<data_dir>/clock.json`` (embedded default)."""
 
@@ -177,6 +190,13 @@ def configure(settings: Settings) -> Clock:
     """Install the process-wide clock for ``settings`` (called by create_app and the CLI)."""
     global _current
     _current = clock_for(settings)
+    return _current
+
+
+def install(clock: Clock) -> Clock:
+    """Install ``clock`` as the process-wide clock (e.g. a forked worker's own, on a ``MemoryStore``)."""
+    global _current
+    _current = clock
     return _current
 
 

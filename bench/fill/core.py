@@ -310,19 +310,6 @@ def shard_of(item: Planned, index: int, shards: int) -> int:
     return zlib.crc32(person.id_number.encode()) % shards
 
 
-class _MemoryClock:
-    """A clock state store in this process's memory (``shared.clock.StateStore``): a worker's own clock."""
-
-    def __init__(self) -> None:
-        self.state = clock.ClockState()
-
-    def load(self):
-        return self.state
-
-    def save(self, state) -> None:
-        self.state = state
-
-
 class _LocalShard:
     """The one shard, in this process (SQLite; ``workers=1``): messages handled as they are sent."""
 
@@ -601,7 +588,7 @@ class BulkFill:
         if remote:  # a forked worker: its own ids, report, connections and clock
             _ids.seed()
             # the clock in this process's memory: the clock file of the settings is shared by every worker
-            clock._current = clock.Clock(store=_MemoryClock(), controllable=True)
+            clock.install(clock.Clock(store=clock.MemoryStore(), controllable=True))
             # the COPY threads get the GIL back sooner after their socket writes (the builder waits less on them)
             sys.setswitchinterval(SWITCH_INTERVAL)
             self.report = FillReport()

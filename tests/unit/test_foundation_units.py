@@ -99,6 +99,22 @@ def test_frozen_clock_stays_put_and_advances_exactly(tmp_path):
     assert clock.advance(timedelta(hours=8)) == instant + timedelta(hours=8)
 
 
+def test_a_memory_clock_installed_in_a_process_is_its_own(tmp_path):
+    """A bulk-fill worker's clock: installed for the process, moved without touching the shared clock file."""
+    from shared import clock
+
+    shared_file = Clock(store=FileStore(tmp_path / "clock.json"), controllable=True)
+    previous = clock.current()
+    try:
+        own = clock.install(Clock(store=clock.MemoryStore(), controllable=True))
+        at = datetime(2026, 9, 1, 7, tzinfo=timezone.utc)
+        own.set(at, frozen=True)
+        assert clock.now() == at and clock.current() is own
+        assert shared_file.now() != at and not (tmp_path / "clock.json").exists()
+    finally:
+        clock.install(previous)
+
+
 def test_production_refuses_clock_control_and_the_default_secret():
     with pytest.raises(ValueError, match="CLOCK_CONTROL"):
         Settings.from_env({"XINFANG_ENV": "production", "XINFANG_CLOCK_CONTROL": "1", "XINFANG_SECRET_KEY": "s" * 32})
