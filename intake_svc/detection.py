@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from functools import lru_cache
 
-from psycopg import RawCursor
 from psycopg.rows import namedtuple_row
 from sqlalchemy import bindparam, literal_column, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
 
+from intake_svc import pgwrite
 from intake_svc.domain.rules import LEVEL_RANK, is_above
 from intake_svc.domain.similarity import Matter, MatterMatcher, rules_out
 from intake_svc.models import Petition, Petitioner
@@ -94,7 +92,7 @@ def _driver_candidates(column: str, count: int) -> tuple[bytes, tuple[str, ...]]
                                         _PP.registered_at >= bindparam("since"))
     stmt = (select(*CANDIDATE_COLUMNS).where(_P.id.in_(ids)).order_by(_P.registered_at.desc())
             .limit(literal_column(str(MAX_CANDIDATES))))
-    compiled = stmt.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+    compiled = stmt.compile(dialect=pgwrite.DIALECT)
     return str(compiled).encode(), tuple(compiled.positiontup)
 
 
@@ -108,16 +106,7 @@ def _candidates(session: Session, column: str, blinds: list[str], since) -> list
     sql, order = _driver_candidates(column, len(blinds))
     values = {f"blind_{i}": blind for i, blind in enumerate(blinds)}
     values["since"] = since.astimezone(timezone.utc)  # as UTCDateTime binds it
-    dbapi_conn = conn.connection.dbapi_connection
-    try:
-        with RawCursor(dbapi_conn, row_factory=namedtuple_row) as cursor:
-            return cursor.execute(sql, [values[name] for name in order]).fetchall()
-    except conn.dialect.loaded_dbapi.Error as exc:
-        dead = conn.dialect.is_disconnect(exc, dbapi_conn, None)
-        if dead:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=dead,
-                                  dialect=conn.dialect) from exc
+    return pgwrite.run_raw(conn, sql, [values[name] for name in order], row_factory=namedtuple_row)
 
 
 def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds: list[str],

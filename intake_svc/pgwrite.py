@@ -34,7 +34,7 @@ Batch = list[tuple[Table, list[dict]]]
 #: Compiled with PostgreSQL's own placeholders ($1, $2 …): run on a psycopg ``RawCursor``, the text is sent
 #: as it is.  (psycopg converts ``%(name)s`` queries per call when they are longer than 4096 characters or
 #: have more than 50 parameters, as this one has: that parsing alone cost more than the statement saved.)
-_DIALECT = psycopg_dialect(paramstyle="numeric_dollar")
+DIALECT = psycopg_dialect(paramstyle="numeric_dollar")
 _PLAIN, _TIME, _DOCUMENT = 0, 1, 2
 _lock = threading.Lock()
 #: shape (table name, column names, row count per table) -> (SQL, the parameters as (table, row, column, kind))
@@ -58,7 +58,7 @@ def _build(batch: Batch, shape: tuple) -> tuple[bytes, list[tuple[int, int, str,
     main = statements[-1]
     if len(statements) > 1:
         main = main.add_cte(*(s.cte(f"w{n}") for n, s in enumerate(statements[:-1])))
-    compiled = main.compile(dialect=_DIALECT)
+    compiled = main.compile(dialect=DIALECT)
     extra = set(compiled.positiontup) - set(where)
     if extra:  # a column default SQLAlchemy would have added: every row must give every column
         raise ValueError(f"rows of shape {shape} leave columns to their defaults: {sorted(extra)}")
@@ -75,8 +75,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def write(conn: Connection, batch: Batch) -> None:
     """Insert ``batch`` (tables in order, each with rows of one set of columns) in one statement, in the
-    transaction of ``conn`` (a SQLAlchemy connection on psycopg).  Driver errors come out as SQLAlchemy's
-    (``IntegrityError`` for a duplicate); a connection found dead is invalidated."""
+    transaction of ``conn`` (a SQLAlchemy connection on psycopg), by ``run_raw``."""
     batch = [(table, rows) for table, rows in batch if rows]
     shape = tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in batch)
     found = _by_shape.get(shape)
@@ -89,10 +88,18 @@ def write(conn: Connection, batch: Batch) -> None:
     for n, i, column, kind in sources:
         value = batch[n][1][i][column]
         params.append(value if kind == _PLAIN else _utc(value) if kind == _TIME else Json(value))
+    run_raw(conn, sql, params)
+
+
+def run_raw(conn: Connection, sql: bytes, params: list, *, row_factory=None) -> list | None:
+    """Run ``sql`` (``$n`` placeholders, compiled with ``DIALECT``) as it is on a psycopg ``RawCursor`` of
+    ``conn``'s connection, in its transaction; the rows when ``row_factory`` is given.  Driver errors come
+    out as SQLAlchemy's (``IntegrityError`` for a duplicate); a connection found dead is invalidated."""
     dbapi_conn = conn.connection.dbapi_connection
     try:
-        with RawCursor(dbapi_conn) as cursor:
+        with RawCursor(dbapi_conn, **({"row_factory": row_factory} if row_factory else {})) as cursor:
             cursor.execute(sql, params)
+            return cursor.fetchall() if row_factory else None
     except conn.dialect.loaded_dbapi.Error as exc:
         dead = conn.dialect.is_disconnect(exc, dbapi_conn, None)
         if dead:

@@ -22,7 +22,7 @@ from intake_svc.pii import PiiVault
 from shared import clock
 from shared.auth import Principal
 from shared.calendar import local_date
-from shared.contracts import CaseStatusChanged, PetitionRegistered
+from shared.contracts import CaseStatusChanged, PetitionRegistered, comes_after
 from shared.db import create_db_engine, new_id
 from shared.outbox import EMIT_BATCH, OUTBOX_WRITTEN, outbox_rows
 from shared.regions import subtree_prefix
@@ -278,31 +278,18 @@ def apply_case_status(session: Session, event: CaseStatusChanged) -> Petition | 
     petition = session.get(Petition, event.petition_id)
     if petition is None:
         return None
-    if not _case_change_is_newer(petition, event):
-        if event.seq is not None:  # the flags only ever turn on: taken whatever the order
-            petition.case_resolved = event.resolved or petition.case_resolved
-            petition.case_final = event.final or petition.case_final
-            record_change(session, petition, actor=event.actor, action="case_status",
-                          changes={"from": event.previous_status, "to": event.status, "reason": event.reason})
+    newer = comes_after(event.changed_at, event.seq, petition.case_updated_at, petition.case_seq)
+    if not newer and event.seq is None:
         return petition  # an older event arriving late
     before = petition.case_status if event.seq is None else event.previous_status
-    petition.case_status, petition.case_updated_at = event.status, event.changed_at
-    petition.case_seq = event.seq
-    petition.case_resolved = event.resolved or petition.case_resolved
+    if newer:
+        petition.case_status, petition.case_updated_at = event.status, event.changed_at
+        petition.case_seq = event.seq
+    petition.case_resolved = event.resolved or petition.case_resolved  # the flags only ever turn on
     petition.case_final = event.final or petition.case_final
     record_change(session, petition, actor=event.actor, action="case_status",
                   changes={"from": before, "to": event.status, "reason": event.reason})
     return petition
-
-
-def _case_change_is_newer(petition: Petition, event: CaseStatusChanged) -> bool:
-    """(changed_at, seq) after the petition's case position; equal times without both seqs count as newer."""
-    at = petition.case_updated_at
-    if at is None or event.changed_at > at:
-        return True
-    if event.changed_at < at:
-        return False
-    return event.seq is None or petition.case_seq is None or event.seq > petition.case_seq
 
 
 def filtered(query: dict, jurisdiction: str) -> Select:

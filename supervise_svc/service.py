@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.calendar import deadline_end
-from shared.contracts import (PAYLOADS, CaseActionRecorded, CaseAssigned, DirectoryChanged, PetitionRegistered)
+from shared.contracts import (PAYLOADS, CaseActionRecorded, CaseAssigned, DirectoryChanged, PetitionRegistered,
+                              comes_after)
 from shared.runtime import ServiceRuntime
 from supervise_svc.models import (CaseAction, CaseStageView, CaseView, DirectoryPerson, DirectoryUnit, RawEvent)
 
@@ -209,7 +210,7 @@ def project_case_action(session: Session, event: CaseActionRecorded, event_id: s
                 view.closed_at = event.at
                 view.resolution = data.get("resolution") or view.resolution or "replied"
         _fold_stages(session, view, event)
-        view.last_event_at, view.last_event_seq = event.at, getattr(event, "seq", None)
+        view.last_event_at, view.last_event_seq = event.at, event.seq
     session.flush()
     if runtime is not None:
         from supervise_svc import checks
@@ -219,17 +220,9 @@ def project_case_action(session: Session, event: CaseActionRecorded, event_id: s
 
 
 def is_newer(view: CaseView, event: CaseActionRecorded) -> bool:
-    """The action is after the last one folded into the view's state and stages: (at, seq) above
-    (``last_event_at``, ``last_event_seq``).  Several actions share one instant (受理 + 送达受理告知书,
-    the 逐级审签 sign-offs) and may arrive in either order: at one instant the higher seq is newer.  At one
-    instant without a seq on either side the action counts as newer (arrival order, the rule before seq)."""
-    last = view.last_event_at
-    if last is None or event.at > last:
-        return True
-    if event.at < last:
-        return False
-    seq = getattr(event, "seq", None)
-    return seq is None or view.last_event_seq is None or seq > view.last_event_seq
+    """The action is after the last one folded into the view's state and stages (``comes_after``:
+    by (at, seq) against ``last_event_at``, ``last_event_seq``)."""
+    return comes_after(event.at, event.seq, view.last_event_at, view.last_event_seq)
 
 
 def _later(current: datetime | None, at: datetime) -> bool:

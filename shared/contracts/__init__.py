@@ -12,7 +12,7 @@ the old one until every producer has moved.
 from shared.contracts.base import (PAYLOADS, ROUTES, Envelope, EnvelopeSchema, PayloadSchema, dump_envelope,
                                    envelope_for, load_envelope, register)
 from shared.contracts.cases import CaseActionRecorded, CaseActionRecordedSchema
-from shared.contracts.cases import CASE_STATES, CaseAssigned, CaseAssignedSchema, CaseStatusChanged, CaseStatusChangedSchema
+from shared.contracts.cases import CASE_STATES, CaseAssigned, CaseAssignedSchema, CaseStatusChanged, CaseStatusChangedSchema, comes_after
 from shared.contracts.directory import DirectoryChanged, DirectoryChangedSchema
 from shared.contracts.findings import FINDING_RULES, FINDING_STATES, LADDER_RUNGS, FindingChanged, FindingChangedSchema
 from shared.contracts.notices import (NoticeAcknowledged, NoticeAcknowledgedSchema, NoticeEscalated,
@@ -22,7 +22,8 @@ from shared.contracts.petitions import PetitionRegistered, PetitionRegisteredSch
 __all__ = [
     "PAYLOADS", "ROUTES", "Envelope", "EnvelopeSchema", "PayloadSchema", "dump_envelope", "envelope_for",
     "load_envelope", "register",
-    "CASE_STATES", "CaseAssigned", "CaseAssignedSchema", "CaseStatusChanged", "CaseStatusChangedSchema", "NoticeRequested", "NoticeRequestedSchema",
+    "CASE_STATES", "CaseAssigned", "CaseAssignedSchema", "CaseStatusChanged", "CaseStatusChangedSchema", "comes_after",
+    "NoticeRequested", "NoticeRequestedSchema",
     "PetitionRegistered", "PetitionRegisteredSchema", "RepeatFlagsSchema",
     "DirectoryChanged", "DirectoryChangedSchema", "CaseActionRecorded", "CaseActionRecordedSchema",
     "FINDING_RULES", "FINDING_STATES", "LADDER_RUNGS", "FindingChanged", "FindingChangedSchema",

@@ -57,6 +57,20 @@ CASE_STATES = (
 )
 
 
+def comes_after(at: datetime, seq: int | None, last_at: datetime | None, last_seq: int | None) -> bool:
+    """A case's event at (``at``, ``seq``) is after the last one a consumer applied (``last_at``, ``last_seq``).
+
+    Several actions of a case share one instant (受理 + 送达受理告知书, the 逐级审签 sign-offs) and their
+    events may arrive in either order: at one instant the higher ``seq`` (assign's per-case event number)
+    is the later.  At one instant without a seq on either side the event counts as later (arrival order,
+    the rule before seq was carried)."""
+    if last_at is None or at > last_at:
+        return True
+    if at < last_at:
+        return False
+    return seq is None or last_seq is None or seq > last_seq
+
+
 @dataclass(frozen=True, kw_only=True)
 class CaseStatusChanged:
     """case.status_changed v1 — a case moved to another state (签收, 受理, 办结, 复核 …).

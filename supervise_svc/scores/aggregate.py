@@ -30,6 +30,8 @@ from supervise_svc.scores.domain import COUNTS
 TRUTH_TYPES = ("检举控告类", "申诉求决类")
 #: Grades that count as satisfied (满意率).
 SATISFIED = ("满意", "基本满意")
+#: Truth findings that count as substantiated (属实率).
+SUBSTANTIATED = ("属实", "部分属实")
 #: PostgreSQL settings for the month's transaction only (SET LOCAL): sorting a month's ~200,000
 #: stage rows spills to disk with the default 4 MB, and JIT compilation costs more than it saves on
 #: these one-off aggregates.
@@ -119,7 +121,7 @@ def case_counts_statement(start: datetime, end: datetime, as_of: datetime, *, de
         "closed": _sum(closed),
         "resolved": _sum(and_(closed, cv.resolution == "resolved")),
         "truth_judged": _sum(judged),
-        "substantiated": _sum(and_(judged, cv.truth.in_(("属实", "部分属实")))),
+        "substantiated": _sum(and_(judged, cv.truth.in_(SUBSTANTIATED))),
     }
     in_month = [registered, _in(cv.evaluated_at, start, end), closed]
     if deadlines:

@@ -40,12 +40,8 @@ from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.orm import Session, attributes
 
 from supervise_svc.models import CaseStageView, CaseView, ScoreFact
+from supervise_svc.scores.aggregate import SATISFIED, SUBSTANTIATED, TRUTH_TYPES
 
-#: Statutory types whose substantiation (属实率) is judged.
-TRUTH_TYPES = ("检举控告类", "申诉求决类")
-#: Grades that count as satisfied (满意率).
-SATISFIED = ("满意", "基本满意")
-SUBSTANTIATED = ("属实", "部分属实")
 #: Stage kind -> metric prefix of the deadline facts.
 METRIC = {"acceptance_notice": "a", "handling": "h", "assigned": "h", "evaluation": "e"}
 #: The case view's slot columns, as (kind, due column, closed column).
@@ -60,7 +56,6 @@ VIEW_COLUMNS = ("petition_id", "region_code", "legal_litigation", "registered_at
                 "cross_level", "evaluated_at", "evaluation_grade", "evaluation_expired", "closed_at", "resolution",
                 "statutory_type", "truth", "deadline_rows",
                 *(c for _, due, closed in SLOTS for c in (due, closed) if c))
-STAGE_COLUMNS = ("kind", "due_at", "closed_at", "case_id", "petition_id")
 #: The local time zone of the months (the service configures it from its settings).
 TIMEZONE = "Asia/Shanghai"
 _zone = ZoneInfo(TIMEZONE)
@@ -281,10 +276,10 @@ def _after_flush(session: Session, _context) -> None:
     touched = _touched(session)
     if touched:
         pending = session.info.setdefault(PENDING, {})
-        for pid, view in touched.items():
-            if view is _GONE or pending.get(pid) is None or pending[pid] is not _GONE and view is not None:
+        for pid, view in touched.items():  # _GONE (read again) outranks a view, a view outranks None
+            noted = pending.get(pid)
+            if noted is not _GONE and (view is not None or noted is None):
                 pending[pid] = view
-            # else: keep what is noted (a view, or _GONE: read again)
 
 
 @event.listens_for(Session, "before_commit")
