@@ -105,7 +105,14 @@ _autocommit_lock = threading.Lock()
 
 def _autocommit_engine(engine: Engine) -> Engine:
     """A second, small pool on the same database whose connections stay in autocommit (one per
-    service engine).  Without pre-ping: a connection found dead is invalidated and the caller retries."""
+    service engine).  Without pre-ping: a connection found dead is invalidated and the caller retries.
+
+    Its commits do not wait for the WAL flush (``synchronous_commit=off``; under load that wait was most
+    of a registration's time in PostgreSQL).  That loses nothing: a bump is only ever used by a
+    registration that commits later, synchronously, and that flush writes the WAL up to its own commit
+    record, which includes the earlier bump.  A bump lost in a server crash therefore only belongs to a
+    registration that was never stored; re-issuing its number after recovery is safe (and
+    ``petitions.display_no`` is unique besides)."""
     found = _autocommit_engines.get(id(engine))
     if found is not None and found.url == engine.url:
         return found
@@ -113,7 +120,8 @@ def _autocommit_engine(engine: Engine) -> Engine:
         found = _autocommit_engines.get(id(engine))
         if found is None or found.url != engine.url:
             found = create_db_engine(engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT",
-                                     pool_pre_ping=False, pool_reset_on_return=None, pool_size=4, max_overflow=12)
+                                     pool_pre_ping=False, pool_reset_on_return=None, pool_size=4, max_overflow=12,
+                                     connect_args={"options": "-c synchronous_commit=off"})
             _autocommit_engines[id(engine)] = found
             key = id(engine)
             event.listen(engine, "engine_disposed", lambda _e: _drop_autocommit_engine(key, found))

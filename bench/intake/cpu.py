@@ -120,6 +120,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--relay", choices=("thread", "none"), default="thread",
                     help="thread: the outbox relay runs in this process as in a web worker (its CPU counted); "
                          "none: it does not run here (as when only `xinfang worker` relays)")
+    ap.add_argument("--relay-batches", default="200",
+                    help="with --relay none: the batch sizes at which the relay then publishes the measured "
+                         "requests' rows, each size in turn (the rows are set pending again between sizes), "
+                         "e.g. 2,16,200; a web worker's relay under load publishes a few dozen at a time")
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure this many rounds of --requests each and report every round and the medians")
     ap.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
@@ -215,15 +219,22 @@ def main(argv: list[str]) -> int:
             print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
         relay_batched = None
         if args.relay == "none":
-            # What the relay costs when it publishes in big batches (as a separate relay process polling
-            # every XINFANG_OUTBOX_POLL_SECONDS would): drain everything the measured requests left.
-            c0, p0 = time.process_time(), _pg_cpu(dbname)
-            published = runtime.relay.drain()
-            c1 = time.process_time()
-            time.sleep(1.2)
-            relay_batched = {"rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / (published / 2), 3),
-                             "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3),
-                             "note": "per registration (2 outbox rows each), batches of 200"}
+            # What the relay costs per registration (2 outbox rows) when it publishes in batches of a given
+            # size (a relay process polling every XINFANG_OUTBOX_POLL_SECONDS takes up to 200 at a time):
+            # drain everything the measured requests left, then set it pending again for the next size.
+            relay_batched = {}
+            for size in [int(b) for b in args.relay_batches.split(",")]:
+                runtime.relay.batch_size = size
+                c0, p0 = time.process_time(), _pg_cpu(dbname)
+                published = runtime.relay.drain()
+                c1 = time.process_time()
+                time.sleep(1.2)
+                relay_batched[f"batch_{size}"] = {
+                    "rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / (published / 2), 3),
+                    "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3)}
+                with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("UPDATE outbox SET status = 'pending' WHERE status = 'published'"))
+                    conn.execute(text("VACUUM ANALYZE outbox"))  # every size starts from the same table
         with runtime.engine.connect() as conn:
             pending = conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'pending'")).scalar()
             repeats = conn.execute(text("SELECT count(repeat_of) FROM petitions WHERE county_no LIKE :p"),

@@ -1,0 +1,110 @@
+"""The outbox relay publishing to the real Redis broker: a batch goes out in one pipeline and leaves in
+Redis exactly what ``RedisBroker.enqueue`` leaves; a failed publication keeps the rows pending."""
+from __future__ import annotations
+
+import json
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import select
+
+from shared.broker import enqueue_many
+from shared.migrations import upgrade
+from shared.outbox import PENDING, PUBLISHED
+from tests.integration.test_outbox_inbox import _payload
+
+
+def _drain(broker: RedisBroker, queue: str, count: int) -> list[dramatiq.Message]:
+    consumer = broker.consume(queue, prefetch=count + 1, timeout=200)
+    got = []
+    for _ in range(50):
+        message = next(consumer)
+        if message is not None:
+            got.append(message)
+            consumer.ack(message)
+        if len(got) == count:
+            break
+    extra = next(consumer)
+    consumer.close()
+    assert extra is None, "more messages than enqueued"
+    return got
+
+
+def _message(n: int) -> dramatiq.Message:
+    return dramatiq.Message(queue_name="q", actor_name="a.b", args=({"n": n, "text": "诉求"},), kwargs={},
+                            options={"producer": "intake"}, message_id=f"m{n}")
+
+
+def test_enqueue_many_leaves_what_enqueue_leaves(redis_url, redis_namespace):
+    broker = RedisBroker(url=redis_url, namespace=redis_namespace)
+    broker.declare_queue("q")
+    # Given one message enqueued the stock way and four through the pipeline, then one more the stock way
+    broker.enqueue(_message(0))
+    enqueue_many(broker, [_message(n) for n in range(1, 5)])
+    broker.enqueue(_message(5))
+    # Then a consumer gets all six, in order, with their ids, arguments and options
+    got = _drain(broker, "q", 6)
+    assert [m.message_id for m in got] == [f"m{n}" for n in range(6)]
+    assert [m.args[0]["n"] for m in got] == list(range(6))
+    assert {m.options["producer"] for m in got} == {"intake"}
+    assert len({m.options["redis_message_id"] for m in got}) == 6
+    broker.close()
+
+
+@pytest.fixture
+def pg_runtime(settings, pg_urls, redis_url, redis_namespace):
+    from intake_svc.app import build_runtime
+
+    settings = settings.replace(database_urls=pg_urls)
+    upgrade("intake", settings)
+    broker = RedisBroker(url=redis_url, namespace=redis_namespace)
+    for queue in ("assign", "supervise"):
+        broker.declare_queue(queue)
+    rt = build_runtime(settings, broker=broker)
+    yield rt
+    rt.close()
+    broker.close()
+
+
+def _rows(runtime):
+    with runtime.sessions() as s:
+        return list(s.scalars(select(runtime.outbox_model).order_by(runtime.outbox_model.created_at,
+                                                                      runtime.outbox_model.id)))
+
+
+def test_relay_publishes_a_batch_in_order_once(pg_runtime):
+    runtime = pg_runtime
+    for n in range(1, 8):
+        with runtime.uow() as session:
+            runtime.emit(session, _payload(n))
+    runtime.relay.batch_size = 10
+    # When the relay publishes: a batch of 10 rows, then the last 4, then nothing
+    assert [runtime.relay.publish_pending() for _ in range(3)] == [10, 4, 0]
+    rows = _rows(runtime)
+    assert {r.status for r in rows} == {PUBLISHED} and {r.attempts for r in rows} == {1}
+    # Then each queue holds its messages in the order they were written, under the outbox row ids
+    for queue in ("assign", "supervise"):
+        expected = [r for r in rows if r.queue_name == queue]
+        got = _drain(runtime.broker, queue, len(expected))
+        assert [m.message_id for m in got] == [r.id for r in expected]
+        assert [m.args[0] for m in got] == [json.loads(r.body) for r in expected]
+        assert [m.actor_name for m in got] == [r.actor_name for r in expected]
+
+
+def test_a_failed_publication_keeps_the_rows_pending(pg_runtime, monkeypatch):
+    runtime = pg_runtime
+    with runtime.uow() as session:
+        runtime.emit(session, _payload(1))
+        runtime.emit(session, _payload(2))
+
+    def broken(*_args, **_kwargs):
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(runtime.broker.client, "pipeline", broken)
+    with pytest.raises(ConnectionError):
+        runtime.relay.publish_pending()
+    assert {r.status for r in _rows(runtime)} == {PENDING}
+    monkeypatch.undo()
+    assert runtime.relay.publish_pending() == 4
+    assert {r.status for r in _rows(runtime)} == {PUBLISHED}
