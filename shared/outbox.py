@@ -253,8 +253,12 @@ class OutboxRelay:
             return len(rows)
 
     def _claim_statement(self, session: Session):
-        """``UPDATE outbox SET status='published' … WHERE id IN (the oldest pending, LIMIT batch) RETURNING …``,
-        built once per dialect."""
+        """``WITH claimed AS MATERIALIZED (the oldest pending, LIMIT batch, FOR UPDATE SKIP LOCKED) UPDATE outbox
+        SET status='published' … WHERE id IN (SELECT id FROM claimed) RETURNING …``, built once per dialect.
+
+        The selection is a materialized CTE, not a plain ``IN (subquery)``: PostgreSQL may run such a
+        subquery again for each row of a nested loop, and with SKIP LOCKED every run can pick other rows,
+        so the UPDATE could mark more than the LIMIT (rows then published by two relays)."""
         dialect = session.get_bind().dialect.name
         found = self._claims.get(dialect)
         if found is None:
@@ -263,8 +267,9 @@ class OutboxRelay:
                       .order_by(table.c.created_at).limit(bindparam("batch", type_=Integer)))
             if dialect == "postgresql":
                 oldest = oldest.with_for_update(skip_locked=True)
+            claimed = oldest.cte("claimed").prefix_with("MATERIALIZED")
             found = self._claims[dialect] = (
-                update(table).where(table.c.id.in_(oldest.scalar_subquery()))
+                update(table).where(table.c.id.in_(select(claimed.c.id)))
                 .values(status=PUBLISHED, published_at=bindparam("published_at"), attempts=table.c.attempts + 1)
                 .returning(table.c.id, table.c.queue_name, table.c.actor_name, table.c.body, table.c.created_at))
         return found

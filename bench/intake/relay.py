@@ -3,7 +3,7 @@
 1. Claiming a batch on PostgreSQL while the outbox churns (rows written pending, then marked published,
    autovacuum off for the table, as between two autovacuum runs under load).  ``two-step``: the former
    ``SELECT … ORDER BY created_at LIMIT n FOR UPDATE SKIP LOCKED`` then ``UPDATE … WHERE id = ANY(…)``;
-   ``one-statement``: the current ``UPDATE … WHERE id IN (that SELECT) RETURNING …``.  Each round writes
+   ``one-statement``: the current ``WITH claimed AS MATERIALIZED (that SELECT) UPDATE … RETURNING …``.  Each round writes
    ``--per-claim`` pending rows and claims them, ``--claims`` rounds per contender, contenders alternating
    over ``--repeat`` passes; prints wall and PostgreSQL backend CPU per claim, early and late claims apart
    (the cost that grows with the dead index entries left since the last vacuum shows there).
@@ -38,9 +38,10 @@ CREATE INDEX ix_outbox_published_at ON outbox (published_at);
 CREATE INDEX ix_outbox_event_id ON outbox (event_id)"""
 WRITE = """INSERT INTO outbox SELECT md5(random()::text), md5(random()::text), 'petition.registered', 'assign',
   'assign.petition_registered', %s, 'pending', clock_timestamp(), NULL, 0 FROM generate_series(1, %s)"""
-ONE_STATEMENT = """UPDATE outbox SET status = 'published', published_at = now(), attempts = attempts + 1
-  WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)
-  RETURNING id, queue_name, actor_name, body, created_at"""
+ONE_STATEMENT = """WITH claimed AS MATERIALIZED (SELECT id FROM outbox WHERE status = 'pending' ORDER BY created_at
+  LIMIT %s FOR UPDATE SKIP LOCKED)
+  UPDATE outbox SET status = 'published', published_at = now(), attempts = attempts + 1
+  WHERE id IN (SELECT id FROM claimed) RETURNING id, queue_name, actor_name, body, created_at"""
 SELECT_PENDING = """SELECT id, queue_name, actor_name, body FROM outbox WHERE status = 'pending'
   ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED"""
 MARK = "UPDATE outbox SET status = 'published', published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)"

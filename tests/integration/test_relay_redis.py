@@ -3,15 +3,17 @@ Redis exactly what ``RedisBroker.enqueue`` leaves; a failed publication keeps th
 from __future__ import annotations
 
 import json
+import threading
 
 import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
 from shared.broker import enqueue_many
 from shared.migrations import upgrade
-from shared.outbox import PENDING, PUBLISHED
+from shared.outbox import PENDING, PUBLISHED, OutboxRelay
 from tests.integration.test_outbox_inbox import _payload
 
 
@@ -108,3 +110,45 @@ def test_a_failed_publication_keeps_the_rows_pending(pg_runtime, monkeypatch):
     monkeypatch.undo()
     assert runtime.relay.publish_pending() == 4
     assert {r.status for r in _rows(runtime)} == {PUBLISHED}
+
+
+class _Recorder:
+    """A broker that only records what it is given (the in-process path of ``enqueue_many``)."""
+
+    def __init__(self) -> None:
+        self.lock, self.ids = threading.Lock(), []
+
+    def enqueue(self, message):
+        with self.lock:
+            self.ids.append(message.message_id)
+
+
+def test_concurrent_relays_claim_disjoint_batches_within_the_limit(settings, pg_urls):
+    from intake_svc.app import build_runtime
+
+    settings = settings.replace(database_urls=pg_urls)
+    upgrade("intake", settings)
+    runtime = build_runtime(settings, broker=StubBroker())
+    try:
+        for n in range(150):  # 300 rows
+            with runtime.uow() as session:
+                runtime.emit(session, _payload(n))
+        recorder, sizes = _Recorder(), []
+        relays = [OutboxRelay(service="intake", sessions=runtime.sessions, outbox_model=runtime.outbox_model,
+                              broker=recorder, batch_size=7) for _ in range(4)]
+
+        def drain(relay):
+            while (n := relay.publish_pending()) > 0:
+                sizes.append(n)
+
+        threads = [threading.Thread(target=drain, args=(relay,)) for relay in relays]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # Every row published exactly once, no batch above the limit
+        assert max(sizes) <= 7 and sum(sizes) == 300
+        assert len(recorder.ids) == 300 and len(set(recorder.ids)) == 300
+        assert {r.status for r in _rows(runtime)} == {PUBLISHED}
+    finally:
+        runtime.close()
