@@ -55,18 +55,19 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import sys
 import time
 import traceback
-import uuid
 import zlib
 from collections import defaultdict, deque
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -76,6 +77,7 @@ from sqlalchemy import JSON, select, update
 
 from shared import clock
 from shared.bulk import bulk_insert
+from shared.calendar import WorkCalendar
 from shared.config import Settings
 from shared.regions import subtree_prefix
 from shared.simulator.workload import Params, Planned, Workload
@@ -105,11 +107,15 @@ ORDER = ("petitions", "petitioners", "petition_changes", "display_sequences", "c
 
 
 _ids = random.Random()  # seeded from os.urandom once: ids as random as uuid4's, without a syscall per id
+#: The bits ``uuid.UUID(int=n, version=4)`` sets (version 4, RFC 4122 variant) and those it clears.
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 
 
 def new_id() -> str:
-    """A fresh UUID4 as 32 hex characters (``shared.db.new_id``'s format), from a PRNG seeded once."""
-    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+    """A fresh UUID4 as 32 hex characters (``shared.db.new_id``'s format), from a PRNG seeded once: the
+    hex of ``uuid.UUID(int=n, version=4)`` computed without building the UUID object."""
+    return f"{_ids.getrandbits(128) & _UUID4_KEEP | _UUID4_SET:032x}"
 
 
 def _fast_default(arg) -> Callable[[], object]:
@@ -209,11 +215,12 @@ class Buffer:
             calls = [(k, _fast_default(v.arg)) for k, v in defaults.items() if hasattr(v, "arg")]
             self._defaults[key] = (scalars, calls)
         scalars, calls = self._defaults[key]
-        if scalars or calls:
+        if scalars:
             for row in rows:
                 row.update(scalars)
-                for name, fn in calls:
-                    row[name] = fn()
+        for name, fn in calls:
+            for row in rows:
+                row[name] = fn()
         return rows
 
     def flush(self) -> None:
@@ -268,6 +275,46 @@ class Timer:
         if span is None:
             span = self.spans[name] = _Span(self.report, name)
         return span
+
+
+class MemoCalendar(WorkCalendar):
+    """Assign's working-day calendar with ``is_workday`` answered once per date (installed as the fill's
+    ``runtime.extras["calendar"]``, which ``assign_svc.stages.calendar_for`` prefers): every deadline counts
+    days through it, and ``chinese_calendar`` scans its whole holiday table on each call."""
+
+    def __init__(self, base: WorkCalendar) -> None:
+        self.__dict__.update(vars(base))  # the same overrides, declared years and unknown-year rule
+        self.workdays: dict[date, bool] = {}
+
+    def is_workday(self, d: date) -> bool:
+        found = self.workdays.get(d)
+        if found is None:
+            found = self.workdays[d] = super().is_workday(d)
+        return found
+
+
+class Sealer:
+    """``PiiVault.seal`` (a Fernet token under the vault's encrypting key) with the 16-byte IVs drawn from
+    ``os.urandom`` ``BATCH`` at a time: one system call, hence one release of the GIL to the COPY writer
+    threads, per ``BATCH`` values instead of one per value.  Made in each shard (a forked worker draws its
+    own IVs); checked once against the vault, which must open what it seals."""
+
+    BATCH = 4096
+
+    def __init__(self, vault) -> None:
+        self.fernet = vault.cipher._fernet._fernets[0]  # MultiFernet encrypts with its first key
+        self.ivs, self.used = b"", 0
+        if vault.open(self.seal("0")) != "0":
+            raise RuntimeError("the fill's sealed values would not open with intake's PII key")
+
+    def seal(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        if self.used == len(self.ivs):
+            self.ivs, self.used = os.urandom(16 * self.BATCH), 0
+        iv = self.ivs[self.used:self.used + 16]
+        self.used += 16
+        return self.fernet._encrypt_from_parts(value.encode("utf-8"), int(time.time()), iv).decode("ascii")
 
 
 class _Collect:
@@ -602,6 +649,7 @@ class BulkFill:
 
             self.sink = CopySink(self.postgres, self.report.seconds, self.report.rows)
         self.buffer = Buffer(self.runtimes, self.report, self.chunk, sink=self.sink, write=self.write)
+        self.sealer = Sealer(self.vault)
 
     def _shard_handle(self, msg: tuple) -> tuple:
         if msg[0] == "day":
@@ -639,6 +687,9 @@ class BulkFill:
         clock.current().set(at, frozen=True)
         handling, still_open, back = self.handling, [], []
         for track in self.open_tracks:
+            if track.due_day > day:  # nothing due today (most open cases, most days): advance would do nothing
+                still_open.append(track)
+                continue
             handling.advance(track, day, at)
             if not track.done:
                 still_open.append(track)
@@ -676,8 +727,9 @@ class BulkFill:
             add(service, table, row)
         case = dict(vars(track.case))
         add("assign", t.case, case)
+        columns, values_of = self.stage_columns, self.stage_values
         for s in track.stages:
-            row = {c: getattr(s, c) for c in self.stage_columns}
+            row = dict(zip(columns, values_of(s), strict=True))
             row["id"], row["case_id"] = new_id(), case["id"]
             add("assign", t.stage, row)
         if self.handling is not None:
@@ -693,6 +745,7 @@ class BulkFill:
     def _setup_services(self) -> None:
         from assign_svc import service as assign_service
         from assign_svc.models import Case, CaseEvent, CaseStage
+        from assign_svc.stages import calendar_for
         from intake_svc.models import DisplaySequence, Petition, PetitionChange, Petitioner
         from intake_svc.pii import PiiVault
         from intake_svc.schemas import categories
@@ -700,6 +753,8 @@ class BulkFill:
         from supervise_svc.models import CaseStageView, CaseView
 
         self.vault = PiiVault(self.settings)
+        assign = self.runtimes["assign"]
+        assign.extras["calendar"] = MemoCalendar(calendar_for(assign))
         self.categories = categories()
         self.category_version = category_version()
         self.tables = SimpleNamespace(petition=Petition.__table__, petitioner=Petitioner.__table__,
@@ -707,6 +762,7 @@ class BulkFill:
                                       case=Case.__table__, stage=CaseStage.__table__, event=CaseEvent.__table__,
                                       view=CaseView.__table__, stage_view=CaseStageView.__table__)
         self.stage_columns = [c.name for c in CaseStage.__table__.columns]
+        self.stage_values = attrgetter(*self.stage_columns)  # a stage's column values (a tuple, built in C)
         self.assign_service = assign_service
         self.sequences: dict[tuple[str, str], int] = {}
         self.by_person: dict[str, list] = defaultdict(list)  # id blind -> earlier petitions (candidate rows)
@@ -803,7 +859,7 @@ class BulkFill:
     def _seal(self, value: str) -> str:
         token = self.sealed.get(value)
         if token is None:
-            token = self.sealed[value] = self.vault.seal(value)
+            token = self.sealed[value] = self.sealer.seal(value)
         return token
 
     def _detection_dict(self, found) -> dict:

@@ -61,6 +61,11 @@ class Track:
     seq: int = 1
     documents: set = field(default_factory=set)
     done: bool = False
+    facts: tuple | None = None  # (PetitionFacts, unit level) of the case, for the stages it opens
+
+
+#: Values ``assign_svc.timeline._jsonable`` leaves as they are (with string keys, a dict of them is copied unchanged).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 class _Attrs:
@@ -102,6 +107,7 @@ class Handling:
         self.facts_of, self.select_policy = facts_of, select_policy
         self.policy_memo: dict = {}
         self.stage_memo: dict = {}
+        self.actors: dict[tuple[str, str], tuple] = {}  # (unit, role) -> the simulator's token for it
 
     # ------------------------------------------------------------------ set-up of a new case
 
@@ -190,8 +196,12 @@ class Handling:
     # ------------------------------------------------------------------ who acts (Simulation's tokens)
 
     def _unit(self, track: Track, role: str) -> tuple:
-        unit_id = track.case.unit_id
-        return (f"sim-{role}-{unit_id}", f"sim-{role}-{unit_id}", role)
+        key = (track.case.unit_id, role)
+        actor = self.actors.get(key)
+        if actor is None:
+            name = f"sim-{role}-{key[0]}"
+            actor = self.actors[key] = (name, name, role)
+        return actor
 
     def _owner(self, track: Track) -> tuple:
         """``Simulation._owner_headers``: the owning leader, whose token's jurisdiction is their unit's county
@@ -223,9 +233,11 @@ class Handling:
         from bench.fill.core import _Collect
 
         case = track.case
-        unit = self.fill.snap.units_by_id.get(case.unit_id)
-        level = unit.level if unit else None
-        pkey = (kind, self.facts_of(case), level)
+        if track.facts is None:  # what the policies select on: fixed while the case is handled (no reroute)
+            unit = self.fill.snap.units_by_id.get(case.unit_id)
+            track.facts = (self.facts_of(case), unit.level if unit else None)
+        facts, level = track.facts
+        pkey = (kind, facts, level)
         policy = self.policy_memo.get(pkey)
         if policy is None:
             policy = self.policy_memo[pkey] = self.select_policy(self.fill.snap.policies, kind, pkey[1], level=level).id
@@ -270,7 +282,9 @@ class Handling:
         case.row_version += 1
         self.actions += 1
         track.seq += 1
-        data = self.jsonable({**body, **extra})
+        data = {**body, **extra}
+        if not all(type(v) in _PLAIN for v in data.values()):  # most bodies are flat: _jsonable copies them as they are
+            data = self.jsonable(data)
         label = wf.ACTIONS[action].label
         user_id, username, role = actor[:3]
         fill = self.fill

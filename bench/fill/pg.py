@@ -5,8 +5,10 @@ service's own psycopg connection, in one writer thread per service (each shard p
 so the server parses, inserts and commits while the shard builds the next rows.  Values go to psycopg as
 they are (aware datetimes, str, bool, int) except JSON columns, which are serialised with the dialect's
 JSON serializer (``json.dumps`` unless the engine sets one: the text the bind processor's ``Json`` sends,
-without its per-value wrapper and dumper look-up).  ``synchronous_commit`` is off on these connections (a
-crash loses the fill, which is simply run again).  The report gets the writer threads' CPU and the CPU of
+without its per-value wrapper and dumper look-up; ``json_text``: the same text from one C encoder).  Datetimes and dates go through ``_MemoDatetimeDumper``: the fill's
+instants are few (the days' 09:00 and 15:00, the deadlines computed from them) and psycopg's own text dumper
+of an aware datetime costs about ten times a string's, so each distinct value is formatted once.
+``synchronous_commit`` is off on these connections (a crash loses the fill, which is simply run again).  The report gets the writer threads' CPU and the CPU of
 the COPY sessions' server processes (``/proc``, when the server runs on this machine).
 
 ``deferred_constraints`` drops the filled tables' indexes, unique/primary keys and foreign keys before the
@@ -24,15 +26,59 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date, datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii
+from operator import itemgetter
 
+from psycopg.adapt import Dumper, PyFormat, Transformer
 from sqlalchemy import JSON
 from sqlalchemy.engine import make_url
+
+
+#: ``json.dumps`` with its default arguments as one C encoder made once (``json.dumps`` makes one per call):
+#: the same text, without the circular-reference check (the fill's values are trees).
+_JSON_ENCODER = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ",
+                               False, False, True) if c_make_encoder else None
+
+
+def json_text(value) -> str:
+    """``json.dumps(value)``."""
+    return "".join(_JSON_ENCODER(value, 0)) if _JSON_ENCODER else json.dumps(value)
 
 
 def psycopg_url(engine) -> str:
     """The libpq connection string of a SQLAlchemy engine's URL."""
     url = make_url(str(engine.url.render_as_string(hide_password=False))).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
+
+
+class _MemoDatetimeDumper(Dumper):
+    """COPY text of a datetime: psycopg's own dumper, each distinct value formatted once.
+
+    Keys are the values themselves: two aware datetimes of the same instant in different zones are equal
+    and share one text, which is right for the fill's columns (all ``timestamptz``: the server stores the
+    instant, not the offset).  The memo is shared by the writer threads (a dict's get/set hold the GIL)."""
+
+    memo: dict = {}
+    LIMIT = 200_000  # distinct values kept (a year's instants are a few thousand)
+
+    def __init__(self, cls: type, context=None) -> None:
+        super().__init__(cls, context)
+        self.psycopg = Transformer()  # the global adapters: psycopg's own dumpers
+
+    def dump(self, obj) -> bytes:
+        text = self.memo.get(obj)
+        if text is None:
+            if len(self.memo) > self.LIMIT:
+                self.memo.clear()
+            text = self.memo[obj] = bytes(self.psycopg.get_dumper(obj, PyFormat.TEXT).dump(obj))
+        return text
+
+
+class _MemoDateDumper(_MemoDatetimeDumper):
+    """COPY text of a date, formatted once per distinct date (its own memo: a date is never a datetime key)."""
+
+    memo: dict = {}
 
 
 class CopySink:
@@ -53,6 +99,8 @@ class CopySink:
         for svc, engine in engines.items():
             conn = psycopg.connect(psycopg_url(engine), autocommit=False)
             conn.execute("SET synchronous_commit = off")
+            conn.adapters.register_dumper(datetime, _MemoDatetimeDumper)
+            conn.adapters.register_dumper(date, _MemoDateDumper)
             self.backends.append(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
             conn.commit()
             q: queue.Queue = queue.Queue(maxsize=depth)
@@ -65,7 +113,7 @@ class CopySink:
         key = (svc, table.name, names)
         found = self.processors.get(key)
         if found is None:
-            dumps = self.dialects[svc]._json_serializer or json.dumps  # what the bind processor's Json uses
+            dumps = self.dialects[svc]._json_serializer or json_text  # what the bind processor's Json uses
             found = [(i, dumps) for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
             self.processors[key] = found
         return found
@@ -88,18 +136,19 @@ class CopySink:
                 names = tuple(rows[0])
                 processors = self._processors(svc, table, names)
                 quoted = ", ".join(f'"{n}"' for n in names)
+                values_of = itemgetter(*names)  # a row's values in column order (a tuple, built in C)
                 with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
                     write = copy.write_row
                     if processors:
                         for row in rows:
-                            values = [row[n] for n in names]
+                            values = list(values_of(row))
                             for i, process in processors:
                                 if values[i] is not None:
                                     values[i] = process(values[i])
                             write(values)
                     else:
                         for row in rows:
-                            write([row[n] for n in names])
+                            write(values_of(row))
                 conn.commit()
                 with self.lock:
                     self.seconds[f"copy {svc}.{table.name} (writer thread)"] += time.perf_counter() - started
