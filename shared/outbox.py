@@ -258,7 +258,7 @@ class OutboxRelay:
 
         The selection is a materialized CTE, not a plain ``IN (subquery)``: PostgreSQL may run such a
         subquery again for each row of a nested loop, and with SKIP LOCKED every run can pick other rows,
-        so the UPDATE could mark more than the LIMIT (rows then published by two relays)."""
+        so the UPDATE could mark (and this relay publish) more rows than the LIMIT in one transaction."""
         dialect = session.get_bind().dialect.name
         found = self._claims.get(dialect)
         if found is None:
