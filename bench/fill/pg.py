@@ -25,6 +25,7 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import date, datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -274,48 +275,22 @@ def deferred_constraints(engines: dict, tables: dict[str, list[str]], seconds: d
 
 
 def pool(jobs: list[tuple], threads: int) -> None:
-    """Run ``_execute(*job)`` for every job, ``threads`` at a time (the first error raised)."""
-    todo, errors = list(reversed(jobs)), []
-    lock = threading.Lock()
-
-    def run():
-        while not errors:
-            with lock:
-                if not todo:
-                    return
-                job = todo.pop()
-            try:
-                _execute(*job)
-            except BaseException as exc:  # noqa: BLE001 - raised below
-                errors.append(exc)
-
-    workers = [threading.Thread(target=run) for _ in range(min(threads, len(jobs)))]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    if errors:
-        raise errors[0]
+    """Run ``_execute(*job)`` for every job, ``threads`` at a time, in order; on the first error the jobs not
+    yet started are dropped and the error is raised."""
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as executor:
+        for done in as_completed([executor.submit(_execute, *job) for job in jobs]):
+            if done.exception() is not None:
+                executor.shutdown(cancel_futures=True)
+                raise done.exception()
 
 
 def parallel(jobs: dict) -> dict:
-    """Run the callables of ``jobs`` in threads; their results by key (the first error raised)."""
-    results, errors = {}, []
-
-    def run(key, fn):
-        try:
-            results[key] = fn()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=item) for item in jobs.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
+    """Run the callables of ``jobs`` in threads, all at once; their results by key (an error is raised)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as executor:
+        futures = {key: executor.submit(fn) for key, fn in jobs.items()}
+    return {key: future.result() for key, future in futures.items()}
 
 
 def vacuum_analyze(engine) -> None:
