@@ -49,10 +49,23 @@ def served(notify):
     server.shutdown()
 
 
+def wait_for(browser, condition, seconds: float = 15):
+    """Wait until ``condition(browser)`` holds, across the page a form submission replaces.
+
+    While chromium navigates, a lookup can fail in three ways that say nothing about the page to come:
+    the element is not there yet, it belonged to the old page (stale), or chromedriver loses the old
+    page's execution context ("unhandled inspector error: Cannot find context with specified id", a
+    plain ``WebDriverException``).  All three are retried; a condition that never holds still fails
+    with a timeout."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,)).until(condition)
+
+
 def test_inbox_page_counts_filters_and_acknowledges(notify, served, browser):
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     a1 = notify.request("assignment", subject_id="c1")
     a2 = notify.request("assignment", subject_id="c2")
@@ -66,8 +79,7 @@ def test_inbox_page_counts_filters_and_acknowledges(notify, served, browser):
     # the sign-in form sets the cookie
     browser.find_element(By.ID, "token").send_keys(token)
     browser.find_element(By.ID, "login").click()
-    WebDriverWait(browser, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda b: b.find_element(By.ID, "unread-count").text == "3")
+    wait_for(browser, lambda b: b.find_element(By.ID, "unread-count").text == "3")
     shown = {e.get_attribute("id") for e in browser.find_elements(By.CSS_SELECTOR, ".notice")}
     assert shown == {f"notice-{n.id}" for n in (a1, a2, urge)}
 
@@ -75,16 +87,15 @@ def test_inbox_page_counts_filters_and_acknowledges(notify, served, browser):
     Select(browser.find_element(By.ID, "type-filter")).select_by_visible_text("催办通知")
     browser.find_element(By.ID, "apply-filter").click()
     # the click submits a form: wait for the filtered page instead of reading the old one
-    WebDriverWait(browser, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".notice")) == 1)
+    wait_for(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, ".notice")) == 1)
     [card] = browser.find_elements(By.CSS_SELECTOR, ".notice")
     assert card.get_attribute("id") == f"notice-{urge.id}"
     assert card.find_element(By.CSS_SELECTOR, ".title").text == "催办通知：DC2026-0001"
 
     # acknowledge it with the button: its state changes, the unread count drops
     card.find_element(By.CSS_SELECTOR, ".ack-button").click()
-    WebDriverWait(browser, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda b: b.find_element(By.ID, f"notice-{urge.id}").find_element(By.CSS_SELECTOR, ".state").text
-        .startswith("已签收"))
+    wait_for(browser, lambda b: b.find_element(By.ID, f"notice-{urge.id}").find_element(By.CSS_SELECTOR, ".state")
+             .text.startswith("已签收"))
     card = browser.find_element(By.ID, f"notice-{urge.id}")
     assert browser.find_element(By.ID, "unread-count").text == "2"
     [row] = notify.rows(Notice, Notice.id == urge.id)
@@ -108,9 +119,7 @@ def test_inbox_page_accepts_a_token_in_the_query_once(notify, served, browser):
 
 
 def test_ack_link_opens_a_confirmation_page_and_the_button_acknowledges(notify, served, browser):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from notify_svc import links
     from shared import clock
@@ -123,8 +132,7 @@ def test_ack_link_opens_a_confirmation_page_and_the_button_acknowledges(notify, 
     [row] = notify.rows(Notice, Notice.id == notice.id)
     assert row.acknowledged_at is None
     browser.find_element(By.ID, "confirm").click()
-    WebDriverWait(browser, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda b: b.find_element(By.ID, "title").text == "签收成功")
+    wait_for(browser, lambda b: b.find_element(By.ID, "title").text == "签收成功")
     assert browser.find_element(By.ID, "acknowledged-at").text == "2025年09月22日 10:00"
     [row] = notify.rows(Notice, Notice.id == notice.id)
     assert row.ack_via == "link" and row.acknowledged_at == clock.now()
