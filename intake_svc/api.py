@@ -41,12 +41,34 @@ def _scope() -> str:
 
 
 def register(data: dict, *, assume_new: bool, key: str | None) -> tuple[dict, int]:
-    """Register in one transaction: petition, petitioners, history, outbox, idempotency record.
+    """Register all or nothing: petition, petitioners, history, outbox, idempotency record.
 
-    With an Idempotency-Key, the stored first response is looked up in the same transaction
-    (no separate read session) and returned instead; 409 if it was for another body."""
+    The transactional way (SQLite, and a second attempt): with an Idempotency-Key, the stored first
+    response is looked up in the same transaction
+    (no separate read session) and returned instead; 409 if it was for another body.
+
+    ``assume_new`` on PostgreSQL: ``service.register_direct``, without a transaction block and without
+    looking anything up first.  A resend (same county_no) or a used key makes its one writing statement
+    fail on the unique constraint with nothing written: ``IntegrityError``, and the caller comes back
+    without ``assume_new`` to the transactional way, which finds what was stored first."""
     runtime = runtime_of(current_app)
     request_hash = idempotency.fingerprint(request.data) if key else None
+    answer: dict = {}
+
+    def respond(reg: service.Registration) -> list:
+        """The response, built before a new registration is written, and with a key its record (written
+        with the registration's rows, in the same statement on PostgreSQL)."""
+        answer["status"] = status = 200 if reg.existing else 201
+        answer["body"] = body = DUMP_PETITION(petition_view(reg.petition, vault(), existing=reg.existing,
+                                                                plain=reg.plain))
+        if not key:
+            return []
+        return [(idempotency.TABLE, [idempotency.record_row(scope=_scope(), key=key, request_hash=request_hash,
+                                                            status=status, body=body)])]
+
+    if assume_new and runtime.engine.dialect.name == "postgresql":
+        service.register_direct(runtime, data=data, principal=current_principal(), vault=vault(), with_rows=respond)
+        return answer["body"], answer["status"]
     with runtime.uow() as session:
         if key:
             record = idempotency.find(session, scope=_scope(), key=key)
@@ -55,19 +77,6 @@ def register(data: dict, *, assume_new: bool, key: str | None) -> tuple[dict, in
                     abort(409, message="Idempotency-Key already used with a different request body "
                                        "(幂等键已用于不同的请求)")
                 return record.body, record.status
-        answer: dict = {}
-
-        def respond(reg: service.Registration) -> list:
-            """The response, built before a new registration is written, and with a key its record (written
-            with the registration's rows, in the same statement on PostgreSQL)."""
-            answer["status"] = status = 200 if reg.existing else 201
-            answer["body"] = body = DUMP_PETITION(petition_view(reg.petition, vault(), existing=reg.existing,
-                                                                    plain=reg.plain))
-            if not key:
-                return []
-            return [(idempotency.TABLE, [idempotency.record_row(scope=_scope(), key=key, request_hash=request_hash,
-                                                                status=status, body=body)])]
-
         reg = service.register_petition(session, runtime, data=data, principal=current_principal(), vault=vault(),
                                         assume_new=assume_new, with_rows=respond)
         if not answer:  # an existing petition (nothing was written): the response, and with a key its record

@@ -82,18 +82,23 @@ def candidates_stmt(column, blinds: list[str], since):
     return _CANDIDATES[column.key].params(blinds=list(blinds), since=since)
 
 
+def candidates_select(column: str, count: int, *extra):
+    """The candidate query for ``count`` blinds in ``column`` (parameters ``blind_0`` … and ``since``; the limit
+    a constant), with the ``extra`` columns of ``petitions`` after ``CANDIDATE_COLUMNS``."""
+    ids = select(_PP.petition_id).where(_PP[column].in_([bindparam(f"blind_{i}") for i in range(count)]),
+                                        _PP.registered_at >= bindparam("since"))
+    return (select(*CANDIDATE_COLUMNS, *extra).where(_P.id.in_(ids)).order_by(_P.registered_at.desc())
+            .limit(literal_column(str(MAX_CANDIDATES))))
+
+
 @lru_cache(maxsize=128)
 def _driver_candidates(column: str, count: int) -> tuple[bytes, tuple[str, ...]]:
     """PostgreSQL: the candidate query for ``count`` blinds compiled once with PostgreSQL's placeholders
     (``IN ($1, $2 …)``, as the expanding ``IN`` renders the list) and the order of its parameters; the limit is
     a constant.  Run on a psycopg ``RawCursor`` it skips the expansion of the ``IN`` list, the parameter
     processing and the result set-up of SQLAlchemy's execution per call."""
-    ids = select(_PP.petition_id).where(_PP[column].in_([bindparam(f"blind_{i}") for i in range(count)]),
-                                        _PP.registered_at >= bindparam("since"))
-    stmt = (select(*CANDIDATE_COLUMNS).where(_P.id.in_(ids)).order_by(_P.registered_at.desc())
-            .limit(literal_column(str(MAX_CANDIDATES))))
-    compiled = stmt.compile(dialect=pgwrite.DIALECT)
-    return str(compiled).encode(), tuple(compiled.positiontup)
+    sql, order, _constants = pgwrite.compile_raw(candidates_select(column, count))
+    return sql, order
 
 
 def _candidates(session: Session, column: str, blinds: list[str], since) -> list:
@@ -103,6 +108,11 @@ def _candidates(session: Session, column: str, blinds: list[str], since) -> list
     # (the bulk fill's stand-in session, bench/fill, answers ``execute`` only: no dialect)
     if getattr(getattr(conn, "dialect", None), "name", None) != "postgresql":
         return conn.execute(_CANDIDATES[column], {"blinds": blinds, "since": since}).all()
+    return _run_candidates(conn, column, blinds, since)
+
+
+def _run_candidates(conn, column: str, blinds: list[str], since) -> list:
+    """PostgreSQL: the candidate query on a psycopg ``RawCursor`` of ``conn`` (``pgwrite.run_raw``)."""
     sql, order = _driver_candidates(column, len(blinds))
     values = {f"blind_{i}": blind for i, blind in enumerate(blinds)}
     values["since"] = since.astimezone(timezone.utc)  # as UTCDateTime binds it
@@ -112,13 +122,20 @@ def _candidates(session: Session, column: str, blinds: list[str], since) -> list
 def detect(session: Session, *, fields: dict, id_blinds: list[str], phone_blinds: list[str],
            registrar_level: str, window_days: int) -> Detection:
     """Compare a petition about to be registered with the same person's earlier ones."""
-    since = clock.now() - timedelta(days=window_days)
-    # The identity number decides who the petitioner is; the phone only when no number was given
-    # (a call, an anonymous letter with a call-back number).
-    if id_blinds:
-        candidates = _candidates(session, "id_blind", id_blinds, since)
-    else:
-        candidates = _candidates(session, "phone_blind", phone_blinds, since)
+    column, blinds = person_key(id_blinds, phone_blinds)
+    candidates = _candidates(session, column, blinds, clock.now() - timedelta(days=window_days))
+    return judge(candidates, fields=fields, registrar_level=registrar_level)
+
+
+def person_key(id_blinds: list[str], phone_blinds: list[str]) -> tuple[str, list[str]]:
+    """Who the petitioner is, as (blind-index column, blinds): the identity number decides; the phone only
+    when no number was given (a call, an anonymous letter with a call-back number)."""
+    return ("id_blind", id_blinds) if id_blinds else ("phone_blind", phone_blinds)
+
+
+def judge(candidates: list, *, fields: dict, registrar_level: str) -> Detection:
+    """What the earlier petitions ``candidates`` (rows of ``CANDIDATE_COLUMNS``, newest first) make of the
+    new one (``fields``): the best match of the same matter and the flags it sets."""
     if not candidates:
         return Detection()
     by_id = {p.id: p for p in candidates}

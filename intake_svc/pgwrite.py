@@ -16,12 +16,14 @@ and a duplicate (system, county_no) or Idempotency-Key raises ``IntegrityError``
 """
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from psycopg import RawCursor
 from psycopg.types.json import Json
-from sqlalchemy import Connection, Table, bindparam, insert
+from sqlalchemy import Connection, Engine, Table, bindparam, insert
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import JSON
@@ -73,7 +75,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def write(conn: Connection, batch: Batch) -> None:
+def write(conn: Connection | Direct, batch: Batch) -> None:
     """Insert ``batch`` (tables in order, each with rows of one set of columns) in one statement, in the
     transaction of ``conn`` (a SQLAlchemy connection on psycopg), by ``run_raw``."""
     batch = [(table, rows) for table, rows in batch if rows]
@@ -91,7 +93,39 @@ def write(conn: Connection, batch: Batch) -> None:
     run_raw(conn, sql, params)
 
 
-def run_raw(conn: Connection, sql: bytes, params: list, *, row_factory=None) -> list | None:
+def compile_raw(stmt) -> tuple[bytes, tuple[str, ...], dict]:
+    """``stmt`` compiled once for ``run_raw``: its SQL with ``$n`` placeholders, the names of its parameters in
+    placeholder order, and the values of those it fixes itself (literals SQLAlchemy bound, such as ``1``)."""
+    compiled = stmt.compile(dialect=DIALECT)
+    constants = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
+    return str(compiled).encode(), tuple(compiled.positiontup), constants
+
+
+class Direct:
+    """A pooled psycopg connection of an autocommit engine, as ``write`` and ``run_raw`` take it (what they
+    use of a SQLAlchemy ``Connection``: ``connection.dbapi_connection``, ``dialect``, ``invalidate``).  Each
+    statement on it is its own transaction: no BEGIN and no COMMIT to send."""
+
+    __slots__ = ("connection", "dialect")
+
+    def __init__(self, pooled, dialect) -> None:
+        self.connection, self.dialect = pooled, dialect
+
+    def invalidate(self, exc: BaseException) -> None:
+        self.connection.invalidate(exc)
+
+
+@contextlib.contextmanager
+def direct(engine: Engine) -> Iterator[Direct]:
+    """A connection of ``engine`` (an autocommit pool) for ``write`` / ``run_raw``, back to the pool after."""
+    pooled = engine.raw_connection()
+    try:
+        yield Direct(pooled, engine.dialect)
+    finally:
+        pooled.close()
+
+
+def run_raw(conn: Connection | Direct, sql: bytes, params: list, *, row_factory=None) -> list | None:
     """Run ``sql`` (``$n`` placeholders, compiled with ``DIALECT``) as it is on a psycopg ``RawCursor`` of
     ``conn``'s connection, in its transaction; the rows when ``row_factory`` is given.  Driver errors come
     out as SQLAlchemy's (``IntegrityError`` for a duplicate); a connection found dead is invalidated."""

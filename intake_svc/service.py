@@ -4,18 +4,21 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from types import SimpleNamespace
-from typing import Callable
+from typing import Callable, TypeVar
 
-from sqlalchemy import Engine, Select, bindparam, event, insert, select
+from psycopg.rows import namedtuple_row, tuple_row
+from sqlalchemy import Engine, Select, bindparam, event, insert, literal_column, select, true
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from intake_svc import pgwrite
-from intake_svc.detection import Detection, detect
+from intake_svc.detection import (CANDIDATE_COLUMNS, Detection, candidates_select, detect, judge,
+                                  person_key)
 from intake_svc.domain.rules import PURPOSES, is_group_visit, level_of_prefix
 from intake_svc.models import DisplaySequence, Petition, PetitionChange, Petitioner
 from intake_svc.pii import PiiVault
@@ -28,6 +31,7 @@ from shared.outbox import EMIT_BATCH, OUTBOX_WRITTEN, outbox_rows
 from shared.regions import subtree_prefix
 from shared.runtime import ServiceRuntime
 
+T = TypeVar("T")
 #: Shown instead of the petitioner's name where it must not travel (检举控告, 保密).
 WITHHELD = "（保密）"
 
@@ -43,47 +47,84 @@ class Registration:
     plain: tuple[tuple[str | None, str | None], ...] = ()
 
 
-def next_display_no(session: Session, region_code: str, tz: str) -> str:
+def next_display_no(session: Session | Engine, region_code: str, tz: str) -> str:
     """``{region6}{YYYYMMDD}{seq}``: unique, gap-tolerant, one counter per region and local day.
 
     On PostgreSQL the counter is bumped in its own autocommit statement, so its row lock is held
     for that statement only, not across the whole registration (a rolled-back registration
     leaves a gap, which is allowed).  The statement runs on a small pool of connections that are
     always in autocommit (``_autocommit_engine``): no isolation switch, reset or ping per call.
-    SQLite has one writer at a time anyway: same transaction.
+    SQLite has one writer at a time anyway: same transaction.  ``session`` may be the engine
+    (PostgreSQL, ``register_direct``).
     """
-    region6, day = region_code[:6], local_date(clock.now(), tz).strftime("%Y%m%d")
-    bind = session.get_bind()
+    region6, day = _counter_key(region_code, tz)
+    bind = session.get_bind() if isinstance(session, Session) else session
     if bind.dialect.name == "postgresql":
         engine = _autocommit_engine(bind.engine)
-        try:
-            seq = _bump_counter(engine, region6, day)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:  # a connection that died in use: retry once on a fresh one
-                raise
-            seq = _bump_counter(engine, region6, day)
+        seq = _retried(lambda: _bump_counter(engine, region6, day))
     else:
         seq = session.execute(_SEQUENCE_UPSERT["sqlite"], {"region6": region6, "day": day}).scalar_one()
     return f"{region6}{day}{seq:04d}"
 
 
+def _counter_key(region_code: str, tz: str) -> tuple[str, str]:
+    """The display-number counter of a registration now: (region6, local day as YYYYMMDD)."""
+    return region_code[:6], local_date(clock.now(), tz).strftime("%Y%m%d")
+
+
+def _retried(call: Callable[[], T]) -> T:
+    """``call()``, once more if its pooled connection was found dead in use (and invalidated)."""
+    try:
+        return call()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return call()
+
+
+def _number_and_candidates(engine: Engine, region_code: str, tz: str, column: str, blinds: list[str],
+                           since: datetime) -> tuple[str, list]:
+    """PostgreSQL: the display number (``next_display_no``) and detection's candidates (``detection.
+    candidates_select``) in ONE autocommit statement on the counter's pool (``_number_and_candidates_sql``)."""
+    region6, day = _counter_key(region_code, tz)
+    sql, order, constants = _number_and_candidates_sql(column, len(blinds))
+    values = dict(constants, region6=region6, day=day, since=since.astimezone(timezone.utc))
+    values.update((f"blind_{i}", blind) for i, blind in enumerate(blinds))
+    with pgwrite.direct(_autocommit_engine(engine)) as conn:
+        rows = pgwrite.run_raw(conn, sql, [values[name] for name in order], row_factory=namedtuple_row)
+    return f"{region6}{day}{rows[0].seq:04d}", [row for row in rows if row.id is not None]
+
+
+@lru_cache(maxsize=64)
+def _number_and_candidates_sql(column: str, count: int) -> tuple[bytes, tuple[str, ...], dict]:
+    """The counter upsert as a CTE and the candidate query joined to one row, so that the statement answers
+    even without candidates::
+
+        WITH bump AS (INSERT INTO display_sequences … ON CONFLICT … DO UPDATE … RETURNING last)
+        SELECT (SELECT last FROM bump) AS seq, c.* FROM (SELECT 1) AS one LEFT JOIN (candidates) AS c ON true
+        ORDER BY c.at DESC
+
+    The bump is an InitPlan, run when the first row is formed, after the candidates are read and sorted:
+    the counter row stays locked only for the end of the statement and its commit (not waiting for the WAL
+    flush on this pool), as with the bump on its own.  Compiled once per shape with ``$n`` placeholders;
+    returns the SQL, the order of its parameters and the constant ones."""
+    bump = _SEQUENCE_UPSERT["postgresql"].cte("bump")
+    candidates = candidates_select(column, count, Petition.__table__.c.registered_at.label("at")).subquery("c")
+    one = select(literal_column("1").label("one")).subquery("one")
+    stmt = (select(select(bump.c.last).scalar_subquery().label("seq"),
+                   *(candidates.c[c.name] for c in CANDIDATE_COLUMNS))
+            .select_from(one.outerjoin(candidates, true())).order_by(candidates.c.at.desc()))
+    return pgwrite.compile_raw(stmt)
+
+
 def _bump_counter(engine: Engine, region6: str, day: str) -> int:
     """The counter upsert straight on a pooled DBAPI connection of the autocommit pool (one statement,
-    nothing for a SQLAlchemy ``Connection`` to manage: no begin, no rollback on release).  Driver
-    errors come out as SQLAlchemy's ``DBAPIError``; a connection found dead is invalidated."""
-    conn = engine.raw_connection()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(_SEQUENCE_SQL, {**_SEQUENCE_PARAMS, "region6": region6, "day": day})
-            return cursor.fetchone()[0]
-    except engine.dialect.loaded_dbapi.Error as exc:
-        dead = engine.dialect.is_disconnect(exc, conn.dbapi_connection, None)
-        if dead:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(_SEQUENCE_SQL, None, exc, engine.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=dead, dialect=engine.dialect) from exc
-    finally:
-        conn.close()
+    nothing for a SQLAlchemy ``Connection`` to manage: no begin, no rollback on release), by
+    ``pgwrite.run_raw``: driver errors come out as SQLAlchemy's, a connection found dead is invalidated."""
+    sql, order, constants = _SEQUENCE_RAW
+    values = dict(constants, region6=region6, day=day)
+    with pgwrite.direct(engine) as conn:
+        return pgwrite.run_raw(conn, sql, [values[name] for name in order], row_factory=tuple_row)[0][0]
 
 
 def _sequence_upsert(insert_fn):
@@ -95,41 +136,44 @@ def _sequence_upsert(insert_fn):
 
 #: The counter upsert, built once per dialect (statement construction costs more than its execution).
 _SEQUENCE_UPSERT = {"postgresql": _sequence_upsert(pg_insert), "sqlite": _sequence_upsert(sqlite_insert)}
-_compiled = _SEQUENCE_UPSERT["postgresql"].compile(dialect=psycopg_dialect())
-#: PostgreSQL: the same upsert as psycopg SQL (``%(region6)s`` …) and its constant parameters.
-_SEQUENCE_SQL = str(_compiled)
-_SEQUENCE_PARAMS = {k: v for k, v in _compiled.construct_params(_check=False).items() if k not in ("region6", "day")}
-_autocommit_engines: dict[int, Engine] = {}
+#: PostgreSQL: the same upsert compiled for ``pgwrite.run_raw``.
+_SEQUENCE_RAW = pgwrite.compile_raw(_SEQUENCE_UPSERT["postgresql"])
+_autocommit_engines: dict[tuple[int, bool], Engine] = {}
 _autocommit_lock = threading.Lock()
 
 
-def _autocommit_engine(engine: Engine) -> Engine:
-    """A second, small pool on the same database whose connections stay in autocommit (one per
-    service engine).  Without pre-ping: a connection found dead is invalidated and the caller retries.
+def _autocommit_engine(engine: Engine, *, synchronous: bool = False) -> Engine:
+    """A second pool on the same database whose connections stay in autocommit (one per service engine
+    and kind), without SQLAlchemy's pre-ping (a connection that idled is pinged, ``create_db_engine``).
 
-    Its commits do not wait for the WAL flush (``synchronous_commit=off``; under load that wait was most
-    of a registration's time in PostgreSQL).  That loses nothing: a bump is only ever used by a
-    registration that commits later, synchronously, and that flush writes the WAL up to its own commit
-    record, which includes the earlier bump.  A bump lost in a server crash therefore only belongs to a
-    registration that was never stored; re-issuing its number after recovery is safe (and
-    ``petitions.display_no`` is unique besides)."""
-    found = _autocommit_engines.get(id(engine))
+    Both keep as many connections as the service engine (``create_db_engine``'s 10): every web thread may
+    use one at once, and a pool smaller than that closes the connections it cannot keep (its overflow) on
+    their return, so under load each use opened a new one (a PostgreSQL backend forked per registration).
+
+    ``synchronous=False``, the display-number counter's: its commits do not wait for the WAL
+    flush (``synchronous_commit=off``; under load that wait was most of a registration's time in
+    PostgreSQL).  That loses nothing: a bump is only ever used by a registration that commits later,
+    synchronously, and that flush writes the WAL up to its own commit record, which includes the earlier
+    bump.  A bump lost in a server crash therefore only belongs to a registration that was never stored;
+    re-issuing its number after recovery is safe (and ``petitions.display_no`` is unique besides).
+    ``synchronous=True``, ``register_direct``'s writes: commits as usual."""
+    key = (id(engine), synchronous)
+    found = _autocommit_engines.get(key)
     if found is not None and found.url == engine.url:
         return found
     with _autocommit_lock:
-        found = _autocommit_engines.get(id(engine))
+        found = _autocommit_engines.get(key)
         if found is None or found.url != engine.url:
+            options = {} if synchronous else {"connect_args": {"options": "-c synchronous_commit=off"}}
             found = create_db_engine(engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT",
-                                     pool_pre_ping=False, pool_reset_on_return=None, pool_size=4, max_overflow=12,
-                                     connect_args={"options": "-c synchronous_commit=off"})
-            _autocommit_engines[id(engine)] = found
-            key = id(engine)
+                                     pool_pre_ping=False, pool_reset_on_return=None, **options)
+            _autocommit_engines[key] = found
             event.listen(engine, "engine_disposed", lambda _e: _drop_autocommit_engine(key, found))
             weakref.finalize(engine, _drop_autocommit_engine, key, found)
         return found
 
 
-def _drop_autocommit_engine(key: int, engine: Engine) -> None:
+def _drop_autocommit_engine(key: tuple[int, bool], engine: Engine) -> None:
     """Dispose of the autocommit pool with its service engine (``runtime.close()``) or when that is collected."""
     if _autocommit_engines.get(key) is engine:
         del _autocommit_engines[key]
@@ -170,69 +214,113 @@ def register_petition(session: Session, runtime: ServiceRuntime, *, data: dict, 
         found = find_by_county_no(session, data["system"], data["county_no"])
         if found is not None:
             return Registration(found, existing=True)
-    settings = runtime.settings
-    now = clock.now()
-    category = data["category"]
-    registrar_level = level_of_prefix(subtree_prefix(principal.jurisdiction))
-    fields = {k: data[k] for k in ("system", "county_no", "channel", "purpose", "petitioned_at", "people_count",
-                                   "title", "request_text", "facts", "region_code", "complained_party",
-                                   "legal_litigation", "urgent", "anonymous", "confidential", "first_time")}
-    fields.update(category_code=category.code, category_name=category.name, classic_code=category.classic_code,
-                  category_table_version=category_version(), registered_at=data.get("registered_at") or now,
-                  received_at=now, statutory_type=PURPOSES[data["purpose"]],
-                  registrar=principal.username or principal.user_id,
-                  registrar_kind="api_key" if principal.role == "county_system" else "staff",
-                  registrar_level=registrar_level,
-                  group_visit=is_group_visit(channel=data["channel"], people_count=data["people_count"],
-                                             threshold=settings.group_visit_threshold))
-    people = data.get("petitioners") or []
-    plain = tuple((p.get("id_number"), p.get("phone")) for p in people)
-    blinds = [(vault.blind(id_number), vault.blind(phone)) for id_number, phone in plain]
-    found = detect(session, fields=fields, id_blinds=[b for b, _ in blinds if b],
-                   phone_blinds=[b for _, b in blinds if b], registrar_level=registrar_level,
-                   window_days=settings.repeat_window_days)
-    # Core inserts (one statement per table, the petitioners in one executemany) instead of the
-    # ORM unit of work; the Petition returned is built from the same values and never flushed.
-    row = petition_row(fields, display_no=next_display_no(session, data["region_code"], settings.timezone),
-                       found=found)
-    person_rows = [{"petition_id": row["id"], "seq": seq, "name": person.get("name") or "",
-                    "id_number_enc": vault.seal(id_number), "id_blind": id_blind,
-                    "phone_enc": vault.seal(phone), "phone_blind": phone_blind,
-                    "address_code": person.get("address_code"), "address": person.get("address") or "",
-                    "registered_at": row["registered_at"]}
-                   for seq, (person, (id_number, phone), (id_blind, phone_blind))
-                   in enumerate(zip(people, plain, blinds, strict=True))]
-    change = {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"], "action": "registered",
-              "changes": {"display_no": row["display_no"], "detection": asdict(found)}}
-    # What the caller reads back (response, event): the stored values as plain attributes; ORM
-    # instances would cost more to build than the inserts and are never flushed anyway.
-    petition = SimpleNamespace(**row, petitioners=[SimpleNamespace(**p) for p in person_rows])
-    registration = Registration(petition, existing=False, plain=plain)
-    extra = with_rows(registration) if with_rows is not None else []
+    draft = _Draft(runtime, data, principal, vault)
+    found = detect(session, fields=draft.fields, id_blinds=draft.id_blinds, phone_blinds=draft.phone_blinds,
+                   registrar_level=draft.registrar_level, window_days=runtime.settings.repeat_window_days)
+    registration, batch, event = draft.rows(found, next_display_no(session, data["region_code"],
+                                                                  runtime.settings.timezone), with_rows)
     conn = session.connection()  # Core inserts on the session's connection: no ORM execution layer
-    event = registered_event(petition, found)
     if conn.dialect.name == "postgresql" and session.info.get(EMIT_BATCH) is None:
-        # One statement for every row (pgwrite): petition, petitioners, history, outbox, the caller's rows.
-        pgwrite.write(conn, [(_PETITIONS, [row]), (_PETITIONERS, person_rows), (_CHANGES, [change]), *extra,
-                             (runtime.outbox_model.__table__, outbox_rows([event], producer=runtime.name))])
+        pgwrite.write(conn, draft.with_outbox(batch, event))  # one statement for every row
         session.info[OUTBOX_WRITTEN] = True  # the commit wakes the relay, as emit's INSERT would
         return registration
-    conn.execute(_PETITION_INSERT, row)
-    if person_rows:
-        conn.execute(_PETITIONER_INSERT, person_rows)
-    conn.execute(_CHANGE_INSERT, change)
-    for table, rows in extra:
+    for table, rows in batch:
         if rows:
-            conn.execute(insert(table).inline(), rows)
+            conn.execute(_INSERTS[table.name] if table.name in _INSERTS else insert(table).inline(), rows)
     runtime.emit(session, event)
     return registration
 
 
+def register_direct(runtime: ServiceRuntime, *, data: dict, principal: Principal, vault: PiiVault,
+                    with_rows: Callable[[Registration], pgwrite.Batch] | None = None) -> Registration:
+    """PostgreSQL: ``register_petition(..., assume_new=True)`` without a transaction block, in two
+    statements each of which is its own transaction: the display-number bump with the detection query
+    (``_number_and_candidates``, on the counter's pool) and the one statement that writes every row
+    (``pgwrite``), all or nothing.
+
+    A transaction around them would add nothing: at READ COMMITTED each statement sees its own snapshot
+    anyway, and the only writes are the one statement's.  Leaving it out saves the BEGIN and the COMMIT
+    round trips and the session's bookkeeping: under load a fifth of a registration's CPU.  A resend of
+    the same (system, county_no) or Idempotency-Key raises ``IntegrityError`` with nothing written, as
+    with ``assume_new``; the caller then goes the transactional way (``register_petition``)."""
+    draft = _Draft(runtime, data, principal, vault)
+    settings = runtime.settings
+    column, blinds = person_key(draft.id_blinds, draft.phone_blinds)
+    if blinds:
+        since = clock.now() - timedelta(days=settings.repeat_window_days)
+        display_no, candidates = _retried(lambda: _number_and_candidates(
+            runtime.engine, data["region_code"], settings.timezone, column, blinds, since))
+    else:
+        display_no, candidates = next_display_no(runtime.engine, data["region_code"], settings.timezone), []
+    found = judge(candidates, fields=draft.fields, registrar_level=draft.registrar_level)
+    registration, batch, event = draft.rows(found, display_no, with_rows)
+    with pgwrite.direct(_autocommit_engine(runtime.engine, synchronous=True)) as conn:
+        pgwrite.write(conn, draft.with_outbox(batch, event))
+    if runtime.relay is not None:
+        runtime.relay.kick()  # as the session's commit does (``after_commit_kick``)
+    return registration
+
+
+class _Draft:
+    """A new registration's values before detection and numbering: the petition's fields, the petitioners
+    with their identity numbers and phones in clear and blind-indexed, the registrar's level."""
+
+    def __init__(self, runtime: ServiceRuntime, data: dict, principal: Principal, vault: PiiVault) -> None:
+        settings = runtime.settings
+        now = clock.now()
+        category = data["category"]
+        self.runtime, self.vault = runtime, vault
+        self.registrar_level = registrar_level = level_of_prefix(subtree_prefix(principal.jurisdiction))
+        fields = {k: data[k] for k in ("system", "county_no", "channel", "purpose", "petitioned_at", "people_count",
+                                       "title", "request_text", "facts", "region_code", "complained_party",
+                                       "legal_litigation", "urgent", "anonymous", "confidential", "first_time")}
+        fields.update(category_code=category.code, category_name=category.name, classic_code=category.classic_code,
+                      category_table_version=category_version(), registered_at=data.get("registered_at") or now,
+                      received_at=now, statutory_type=PURPOSES[data["purpose"]],
+                      registrar=principal.username or principal.user_id,
+                      registrar_kind="api_key" if principal.role == "county_system" else "staff",
+                      registrar_level=registrar_level,
+                      group_visit=is_group_visit(channel=data["channel"], people_count=data["people_count"],
+                                                 threshold=settings.group_visit_threshold))
+        self.fields = fields
+        self.people = data.get("petitioners") or []
+        self.plain = tuple((p.get("id_number"), p.get("phone")) for p in self.people)
+        self.blinds = [(vault.blind(id_number), vault.blind(phone)) for id_number, phone in self.plain]
+        self.id_blinds = [b for b, _ in self.blinds if b]
+        self.phone_blinds = [b for _, b in self.blinds if b]
+
+    def rows(self, found: Detection, display_no: str, with_rows: Callable[[Registration], pgwrite.Batch] | None
+             ) -> tuple[Registration, pgwrite.Batch, PetitionRegistered]:
+        """The registration as the caller reads it back, the rows to write in order (petition, petitioners,
+        history, the caller's rows from ``with_rows``) and the event that announces it."""
+        vault = self.vault
+        row = petition_row(self.fields, display_no=display_no, found=found)
+        person_rows = [{"petition_id": row["id"], "seq": seq, "name": person.get("name") or "",
+                        "id_number_enc": vault.seal(id_number), "id_blind": id_blind,
+                        "phone_enc": vault.seal(phone), "phone_blind": phone_blind,
+                        "address_code": person.get("address_code"), "address": person.get("address") or "",
+                        "registered_at": row["registered_at"]}
+                       for seq, (person, (id_number, phone), (id_blind, phone_blind))
+                       in enumerate(zip(self.people, self.plain, self.blinds, strict=True))]
+        change = {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"], "action": "registered",
+                  "changes": {"display_no": row["display_no"], "detection": asdict(found)}}
+        # What the caller reads back (response, event): the stored values as plain attributes; ORM
+        # instances would cost more to build than the inserts and are never flushed anyway.
+        petition = SimpleNamespace(**row, petitioners=[SimpleNamespace(**p) for p in person_rows])
+        registration = Registration(petition, existing=False, plain=self.plain)
+        extra = with_rows(registration) if with_rows is not None else []
+        return (registration, [(_PETITIONS, [row]), (_PETITIONERS, person_rows), (_CHANGES, [change]), *extra],
+                registered_event(petition, found))
+
+    def with_outbox(self, batch: pgwrite.Batch, event: PetitionRegistered) -> pgwrite.Batch:
+        """``batch`` and the event's outbox rows, for ``pgwrite.write`` (the statement's main INSERT last)."""
+        runtime = self.runtime
+        return [*batch, (runtime.outbox_model.__table__, outbox_rows([event], producer=runtime.name))]
+
+
 _PETITIONS, _PETITIONERS, _CHANGES = Petition.__table__, Petitioner.__table__, PetitionChange.__table__
 #: ``inline()``: no RETURNING of the generated integer keys (nothing reads them back).
-_PETITION_INSERT = insert(Petition.__table__).inline()
-_PETITIONER_INSERT = insert(Petitioner.__table__).inline()
-_CHANGE_INSERT = insert(PetitionChange.__table__).inline()
+_INSERTS = {table.name: insert(table).inline() for table in (_PETITIONS, _PETITIONERS, _CHANGES)}
 
 
 def category_version() -> str:

@@ -94,3 +94,38 @@ def test_the_display_counter_retries_once_on_a_connection_that_died(pg_urls, pg_
         assert int(second[-4:]) == int(first[-4:]) + 1
     finally:
         engine.dispose()
+
+
+def test_the_registration_pools_keep_a_connection_per_web_thread(pg_urls):
+    """Eight threads drawing display numbers at once, again and again, open at most eight connections: the
+    counter's pool keeps what it opened (a pool smaller than the threads closed its overflow on return, so
+    under load nearly every registration forked a PostgreSQL backend)."""
+    import threading
+
+    from intake_svc import service
+    from shared.config import Settings
+    from shared.migrations import upgrade
+
+    upgrade("intake", Settings(database_urls={"intake": pg_urls["intake"]}))
+    engine = db.create_db_engine(pg_urls["intake"])
+    try:
+        opened = []
+        for synchronous in (False, True):
+            event.listen(service._autocommit_engine(engine, synchronous=synchronous), "connect",
+                         lambda *_: opened.append(1))
+        start = threading.Barrier(8)
+
+        def work(n: int) -> None:
+            start.wait()
+            for _ in range(15):
+                service.next_display_no(engine, f"4113{n:02d}", "Asia/Shanghai")
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 1 <= len(opened) <= 8
+    finally:
+        engine.dispose()

@@ -16,6 +16,9 @@ from intake_svc.schemas import PetitionOutSchema
 from intake_svc.views import fast_dumper, petition_view
 from tests.intake.conftest import ID_MAIN, ID_OTHER, full_body
 
+#: A test of PostgreSQL's way only: the ``intake`` fixture on PostgreSQL alone.
+ON_POSTGRESQL = pytest.mark.parametrize("backend_settings", ["postgres"], indirect=True)
+
 
 def test_one_statement_per_registration_on_postgresql(intake, monkeypatch):
     # Given two petitioners and an Idempotency-Key
@@ -138,3 +141,89 @@ def test_fast_dumper_falls_back_for_schemas_with_hooks():
 
     schema = Hooked()
     assert fast_dumper(schema) == schema.dump
+
+
+@ON_POSTGRESQL
+def test_postgresql_registers_without_a_transaction_block(intake, monkeypatch):
+    """PostgreSQL: a new registration is ``service.register_direct``: the bump with the detection query,
+    then the one writing statement, each its own transaction; the service engine's sessions are not used
+    and the relay is woken as by a commit."""
+    from sqlalchemy import event
+
+    from intake_svc import service
+
+    begins, kicks, statements = [], [], []
+
+    def on_begin(conn):
+        begins.append(conn)
+
+    event.listen(intake.runtime.engine, "begin", on_begin)
+    monkeypatch.setattr(intake.runtime.relay, "kick", lambda: kicks.append(1))
+    real_run = pgwrite.run_raw
+    monkeypatch.setattr(pgwrite, "run_raw", lambda conn, sql, params, **kw: (
+        statements.append((conn.connection.dbapi_connection.autocommit, sql.split()[0])),
+        real_run(conn, sql, params, **kw))[1])
+    try:
+        # Given an earlier petition of the same person
+        first = intake.post(full_body()).json
+        begins.clear(), kicks.clear(), statements.clear()
+        # When a repeat of it is registered
+        r = intake.post(full_body(title="房产证还是办不下来"))
+    finally:
+        event.remove(intake.runtime.engine, "begin", on_begin)
+    # Then two statements in autocommit did it all: the bump with the candidates, then the write
+    assert r.status_code == 201, r.json
+    assert statements == [(True, b"WITH"), (True, b"WITH")]
+    assert begins == [] and kicks == [1]
+    assert r.json["detection"]["repeat_of"] == first["id"]
+    assert int(r.json["display_no"][-4:]) == int(first["display_no"][-4:]) + 1
+    # And the counter's pool does not wait for the WAL flush, the writing pool does
+    for synchronous, expected in ((False, "off"), (True, "on")):
+        with service._autocommit_engine(intake.runtime.engine, synchronous=synchronous).connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == expected
+
+
+@ON_POSTGRESQL
+def test_number_and_candidates_agree_with_the_transactional_path(intake):
+    """The one statement (bump + candidates) reads the same earlier petitions, newest first, as detection's
+    own query, and draws the next number of the counter; with no earlier petition it still draws one."""
+    from intake_svc import detection, service
+    from shared import clock
+
+    vault = intake.app.extensions["xinfang_pii"]
+    blind = vault.blind(ID_MAIN)
+    since = clock.now() - timedelta(days=365)
+    engine, tz = intake.runtime.engine, intake.settings.timezone
+    number, none = service._number_and_candidates(engine, "411302", tz, "id_blind", [blind], since)
+    assert none == [] and number.startswith("411302")
+    registered = [intake.post(full_body(title=f"房产证第{i}次")).json["id"] for i in range(3)]
+    following, rows = service._number_and_candidates(engine, "411302", tz, "id_blind", [blind, "x" * 64], since)
+    assert int(following[-4:]) == int(number[-4:]) + 4
+    with intake.runtime.sessions() as session:
+        expected = detection._candidates(session, "id_blind", [blind, "x" * 64], since)
+    assert [r.id for r in rows] == [r.id for r in expected] == registered[::-1]
+    assert [tuple(r)[1:] for r in rows] == [tuple(r) for r in expected]
+
+
+@ON_POSTGRESQL
+def test_a_direct_registration_survives_a_dead_pooled_connection(intake, pg_admin, monkeypatch):
+    """A connection of the counter's pool that died while idle and escaped the idle check: the statement
+    is retried once on a fresh connection, and the registration succeeds."""
+    import time
+
+    from sqlalchemy import text
+
+    from intake_svc import service
+    from shared import db
+
+    assert intake.post(full_body()).status_code == 201
+    pool = service._autocommit_engine(intake.runtime.engine)
+    with pool.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600)
+    with pg_admin.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    time.sleep(0.1)
+    r = intake.post(full_body(title="房产证还是办不下来"))
+    assert r.status_code == 201, r.json
+    assert r.json["detection"]["repeat_of"] is not None
