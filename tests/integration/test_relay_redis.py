@@ -54,6 +54,41 @@ def test_enqueue_many_leaves_what_enqueue_leaves(redis_url, redis_namespace):
     broker.close()
 
 
+def test_enqueue_many_sends_no_script_check_and_reloads_a_flushed_script(redis_url, redis_namespace):
+    """A batch is one pipeline of EVALSHA calls, without redis-py's SCRIPT EXISTS round trip per pipeline; a
+    Redis that lost the dispatch script (restarted, flushed) gets it loaded again and the batch arrives."""
+    broker = RedisBroker(url=redis_url, namespace=redis_namespace)
+    broker.declare_queue("q")
+    broker.enqueue(_message(0))  # the stock way loads the script
+    sent = []
+    real = broker.client.connection_pool.get_connection
+
+    def counting(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        if not getattr(conn, "_counted", False):
+            original = conn.send_packed_command
+
+            def send(command, *a, **kw):
+                sent.append(b"".join(command) if isinstance(command, list) else command)
+                return original(command, *a, **kw)
+
+            conn.send_packed_command, conn._counted = send, True
+        return conn
+
+    broker.client.connection_pool.get_connection = counting
+    try:
+        enqueue_many(broker, [_message(n) for n in range(1, 4)])
+        assert not any(b"SCRIPT" in c for c in sent) and sum(c.count(b"EVALSHA") for c in sent) == 3
+        # When the server forgets its scripts, the next batch still arrives, whole
+        broker.client.script_flush()
+        enqueue_many(broker, [_message(n) for n in range(4, 6)])
+    finally:
+        broker.client.connection_pool.get_connection = real
+    got = _drain(broker, "q", 6)
+    assert sorted(m.message_id for m in got) == [f"m{n}" for n in range(6)]
+    broker.close()
+
+
 @pytest.fixture
 def pg_runtime(settings, pg_urls, redis_url, redis_namespace):
     from intake_svc.app import build_runtime
