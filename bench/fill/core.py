@@ -39,7 +39,9 @@ assign   ``cases`` (routing by ``route`` + ``owning_leader`` on the live rule/di
          ``case_events`` (the 交办 row and one per action).
 supervise the directory (``project_directory_changed`` of the directory assign loaded), ``case_views`` and
          ``supervise_case_stages`` as the projection leaves them (``_fold_particulars``, deadline slot
-         columns by ``deadline_columns``, ``deadline_rows`` on the scored stage rows of multi-row cases).
+         columns by ``deadline_columns``, ``deadline_rows`` on the scored stage rows of multi-row cases),
+         ``supervise_score_facts`` (``scores.facts.case_facts`` on the case's final view and stage rows, what
+         ``facts.rebuild_all`` makes of them).
 
 Deliberately NOT written (document, not an oversight):
 
@@ -92,18 +94,15 @@ CHUNK = 20_000
 #: The tables the fill writes, per service (their indexes and keys are built after the load on PostgreSQL).
 FILLED_TABLES = {"intake": ["petitions", "petitioners", "petition_changes", "display_sequences"],
                  "assign": ["cases", "case_stages", "case_events"],
-                 "supervise": ["case_views", "supervise_case_stages"]}
+                 "supervise": ["case_views", "supervise_case_stages", "supervise_score_facts"]}
 #: Worker processes (shards) on PostgreSQL by default: the machine's two cores.
 WORKERS = 2
 #: A dissatisfied petitioner comes back this many days after the closure (``Simulation._reflows_due``).
 RETURN_LAG = 4
-#: The cyclic collector's thresholds during the fill: it holds millions of objects (the workload, open cases,
-#: detection candidates) and makes few cycles, so full collections would mostly rescan them.
-GC_THRESHOLDS = (100_000, 50, 1_000)
 #: The interpreter's thread switch interval in the worker processes (default 5 ms).
 SWITCH_INTERVAL = 0.001
 ORDER = ("petitions", "petitioners", "petition_changes", "display_sequences", "cases", "case_stages", "case_events",
-         "case_views", "supervise_case_stages")
+         "case_views", "supervise_case_stages", "supervise_score_facts")
 
 
 _ids = random.Random()  # seeded from os.urandom once: ids as random as uuid4's, without a syscall per id
@@ -516,13 +515,6 @@ class BulkFill:
                 for (region6, day), last in sorted(self.sequences.items()):
                     buffer.add("intake", self.tables.sequence, {"region6": region6, "day": day, "last": last})
                 buffer.flush()
-        if "supervise" in self.write:
-            with self.timer("scorecard facts (supervise, facts.rebuild_all)"):
-                from supervise_svc.scores import facts
-
-                facts.configure(self.settings.timezone)
-                with self.runtimes["supervise"].uow() as session:
-                    self.report.rows["scorecard facts (supervise, facts.rebuild_all)"] = facts.rebuild_all(session)
         with self.timer("analyze"):
             self.analyze()
         self.report.total = time.perf_counter() - started
@@ -545,10 +537,13 @@ class BulkFill:
         self._setup_services()
         self.handling = Handling(self, self.params.seed, self.params.start, self._profiles(),
                                  self._people(listing=True), self._people(listing=False)) if self.replay else None
-        thresholds = gc.get_threshold()
+        # The cyclic collector is off during the fill: it holds millions of objects (the workload, open cases,
+        # detection candidates) and makes no reference cycles (a 100k fill's collections freed nothing), so
+        # every collection only rescanned them (~7% of a worker's CPU).
+        enabled = gc.isenabled()
         gc.collect()
-        gc.freeze()  # what exists now (modules, snapshot, memos) is never scanned again, here or in the workers
-        gc.set_threshold(*GC_THRESHOLDS)
+        gc.freeze()  # what exists now (modules, snapshot, memos) is not scanned by the collection after the fill
+        gc.disable()
         try:
             shards = [_LocalShard(self)] if workers <= 1 else [_ProcessShard(self, n) for n in range(workers)]
             try:
@@ -561,7 +556,8 @@ class BulkFill:
                 shard.join()
         finally:
             gc.unfreeze()
-            gc.set_threshold(*thresholds)
+            if enabled:
+                gc.enable()
 
     def _deal(self, workload: Workload, shards: list) -> None:
         p, day, target, n = self.params, 0, self.params.cases, len(shards)
@@ -642,7 +638,7 @@ class BulkFill:
             self.timer = Timer(self.report)
             for runtime in self.runtimes.values():
                 runtime.engine.dispose(close=False)
-        self.open_tracks: list = []
+        self.due: dict[int, list] = defaultdict(list)  # day -> the open cases with a step due that day
         self.sink = None
         if self.postgres:
             from bench.fill.pg import CopySink
@@ -655,9 +651,9 @@ class BulkFill:
         if msg[0] == "day":
             return ("day", msg[1], self._shard_day(msg[1], msg[2]))
         with self.timer("write open cases"):
-            for track in self.open_tracks:
+            for track in sorted((t for tracks in self.due.values() for t in tracks), key=attrgetter("index")):
                 self._write(track)
-            self.open_tracks = []
+            self.due.clear()
         with self.timer("flush"):
             self.buffer.flush()
         if self.sink is not None:
@@ -685,21 +681,18 @@ class BulkFill:
     def _handle_day(self, day: int) -> list:
         at = self.params.at(day, 15)
         clock.current().set(at, frozen=True)
-        handling, still_open, back = self.handling, [], []
-        for track in self.open_tracks:
-            if track.due_day > day:  # nothing due today (most open cases, most days): advance would do nothing
-                still_open.append(track)
-                continue
+        handling, back = self.handling, []
+        # only the cases with a step due today (advance would do nothing for the others), in registration order
+        for track in sorted(self.due.pop(day, ()), key=attrgetter("index")):
             handling.advance(track, day, at)
-            if not track.done:
-                still_open.append(track)
+            if not track.done:  # (a case that took its 12 steps and still has one due goes on tomorrow)
+                self.due[max(track.due_day, day + 1)].append(track)
                 continue
             person = track.item.petitioner
             if (track.closed_day is not None and person is not None and person.returns and track.dissatisfied
                     and not track.item.reflow):
                 back.append((track.closed_day + RETURN_LAG, track.index, track.item.key))
             self._write(track)
-        self.open_tracks = still_open
         return back
 
     def _profiles(self) -> dict[str, str]:
@@ -725,21 +718,26 @@ class BulkFill:
         add("intake", t.petition, track.petition)
         for service, table, row in track.rows:
             add(service, table, row)
-        case = dict(vars(track.case))
-        add("assign", t.case, case)
-        columns, values_of = self.stage_columns, self.stage_values
-        for s in track.stages:
-            row = dict(zip(columns, values_of(s), strict=True))
-            row["id"], row["case_id"] = new_id(), case["id"]
-            add("assign", t.stage, row)
+        add("assign", t.case, vars(track.case))  # the case is done with: its namespace's own dict is the row
         if self.handling is not None:
             self.handling.finish_view(track)
             views = self.handling.stage_views(track)
         else:
             views = self._initial_stage_views(track)
-        add("supervise", t.view, track.view)
+        for s in track.stages:  # the same for each stage, less when supervise saw it open (in its view row now)
+            row = vars(s)
+            del row["opened_event_at"]
+            row["id"] = new_id()
+            add("assign", t.stage, row)
+        view = track.view
+        add("supervise", t.view, view)
         for row in views:
             add("supervise", t.stage_view, row)
+        # The case's scorecard facts as ``facts.rebuild_all`` computes them from the rows just written (a
+        # multi-row case from its scored stage rows), here in the shard instead of a pass over every case after it.
+        stages = [(r["kind"], r["due_at"], r["closed_at"]) for r in views] if view["deadline_rows"] else None
+        for row in self.case_facts(view, stages, self.zone):
+            add("supervise", t.score_fact, row)
         self.buffer.flush_if_full()
 
     def _setup_services(self) -> None:
@@ -750,9 +748,11 @@ class BulkFill:
         from intake_svc.pii import PiiVault
         from intake_svc.schemas import categories
         from intake_svc.service import category_version
-        from supervise_svc.models import CaseStageView, CaseView
+        from supervise_svc.models import CaseStageView, CaseView, ScoreFact
+        from supervise_svc.scores.facts import case_facts
 
         self.vault = PiiVault(self.settings)
+        self.case_facts, self.zone = case_facts, ZoneInfo(self.settings.timezone)
         assign = self.runtimes["assign"]
         assign.extras["calendar"] = MemoCalendar(calendar_for(assign))
         self.categories = categories()
@@ -760,9 +760,9 @@ class BulkFill:
         self.tables = SimpleNamespace(petition=Petition.__table__, petitioner=Petitioner.__table__,
                                       change=PetitionChange.__table__, sequence=DisplaySequence.__table__,
                                       case=Case.__table__, stage=CaseStage.__table__, event=CaseEvent.__table__,
-                                      view=CaseView.__table__, stage_view=CaseStageView.__table__)
+                                      view=CaseView.__table__, stage_view=CaseStageView.__table__,
+                                      score_fact=ScoreFact.__table__)
         self.stage_columns = [c.name for c in CaseStage.__table__.columns]
-        self.stage_values = attrgetter(*self.stage_columns)  # a stage's column values (a tuple, built in C)
         self.assign_service = assign_service
         self.sequences: dict[tuple[str, str], int] = {}
         self.by_person: dict[str, list] = defaultdict(list)  # id blind -> earlier petitions (candidate rows)
@@ -797,7 +797,7 @@ class BulkFill:
         if self.handling is None or track.done:
             self._write(track)
         else:
-            self.open_tracks.append(track)
+            self.due[track.due_day].append(track)
 
     # ------------------------------------------------------------------ intake
 
@@ -1004,14 +1004,11 @@ class BulkFill:
     # ------------------------------------------------------------------ after loading
 
     def analyze(self) -> None:
+        """ANALYZE the SQLite databases (PostgreSQL's are vacuumed and analyzed by ``deferred_constraints``)."""
         from sqlalchemy import text
 
-        from bench.fill.pg import parallel, vacuum_analyze
-
-        engines = {svc: self.runtimes[svc].engine for svc in self.write}
-        parallel({svc: (lambda e=e: vacuum_analyze(e)) for svc, e in engines.items()
-                  if e.dialect.name == "postgresql"})
-        for engine in engines.values():
+        for svc in self.write:
+            engine = self.runtimes[svc].engine
             if engine.dialect.name != "postgresql":
                 with engine.begin() as conn:
                     conn.execute(text("ANALYZE"))

@@ -104,10 +104,15 @@ class Handling:
         from assign_svc.domain.deadlines import select_policy
         from assign_svc.stages import facts_of
 
-        self.facts_of, self.select_policy = facts_of, select_policy
+        from bench.fill.core import _Collect
+
+        self.facts_of, self.select_policy, self.collect = facts_of, select_policy, _Collect
         self.policy_memo: dict = {}
         self.stage_memo: dict = {}
         self.actors: dict[tuple[str, str], tuple] = {}  # (unit, role) -> the simulator's token for it
+        self.event = SimpleNamespace()  # the case.action_recorded _project folds (one object, refilled per action)
+        self.view_attrs = _Attrs()  # the view being folded, seen through attributes
+        self.handlers = {name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_do_")}
 
     # ------------------------------------------------------------------ set-up of a new case
 
@@ -230,8 +235,6 @@ class Handling:
     def _open_stage(self, track: Track, kind: str, started_at: datetime, at: datetime) -> None:
         """``stages.open_stage`` for the case; memoised on what the stage depends on: the policy
         ``select_policy`` picks for the case's facts and unit level, and the start instant."""
-        from bench.fill.core import _Collect
-
         case = track.case
         if track.facts is None:  # what the policies select on: fixed while the case is handled (no reroute)
             unit = self.fill.snap.units_by_id.get(case.unit_id)
@@ -244,7 +247,7 @@ class Handling:
         skey = (kind, policy, level, started_at)
         template = self.stage_memo.get(skey)
         if template is None:
-            stage = self.stages.open_stage(_Collect(), self.runtime, self.fill.snap, case, kind, started_at=started_at)
+            stage = self.stages.open_stage(self.collect(), self.runtime, self.fill.snap, case, kind, started_at=started_at)
             template = {c: getattr(stage, c) for c in self.fill.stage_columns}
             template.update(id=None, warned_at=None, closed_at=None, outcome=None)
             if len(self.stage_memo) > 200_000:
@@ -275,7 +278,7 @@ class Handling:
             raise Refused(action)  # authorize(): outside the caller's jurisdiction (403)
         previous = case.status
         extra: dict = {}
-        reason = getattr(self, f"_do_{action}")(track, body, at, extra)
+        reason = self.handlers[action](track, body, at, extra)
         if action == "sign_off" and extra.pop("_closed", False):
             target = wf.CLOSED
         case.status, case.updated_at = target, at
@@ -414,12 +417,11 @@ class Handling:
         dossier, case = self.dossier, track.case
         opinion = case.opinion or {}
         service = (case.service or {}).get("opinion")
-        dues = [s.due_at for s in sorted(track.stages, key=lambda s: s.started_at, reverse=True)
-                if s.kind in ("handling", "assigned") and s.due_at is not None]
         facts = dossier.ClosureFacts(
             documents=frozenset(track.documents), opinion=opinion,
             served_on=date.fromisoformat(service["signed_on"]) if service else None,
-            handling_due_at=max(dues) if dues else None,
+            handling_due_at=max((s.due_at for s in track.stages
+                                 if s.kind in ("handling", "assigned") and s.due_at is not None), default=None),
             opinion_issued_at=datetime.fromisoformat(opinion["issued_at"]) if opinion.get("issued_at") else None,
             today=self._local_day(at), path=self.workflow.path_of(case.statutory_type))
         items = dossier.checklist(facts, dict(body.get("checklist") or {}))
@@ -485,10 +487,9 @@ class Handling:
     def _project(self, track: Track, action: str, status: str, at: datetime, data: dict) -> None:
         """``project_case_action`` on the case view held in memory (its stage rows derive from the
         assign stages when written: ``stage_views``)."""
-        sv, view = self.sv, track.view
-        event = SimpleNamespace(action=action, at=at, unit_id=track.case.unit_id, leader_id=track.case.leader_id,
-                                status=status)
-        ns = _Attrs()
+        sv, view, event, ns = self.sv, track.view, self.event, self.view_attrs
+        event.action, event.at, event.unit_id, event.leader_id, event.status = \
+            action, at, track.case.unit_id, track.case.leader_id, status
         ns.__dict__ = view  # the view dict itself, seen through attributes (no copy in, no copy back)
         sv._fold_particulars(None, ns, event, data, self.tz)
         if view["last_event_at"] is None or at >= view["last_event_at"]:
@@ -499,7 +500,7 @@ class Handling:
                     view["closed_at"] = at
                     view["resolution"] = data.get("resolution") or view["resolution"] or "replied"
             for s in track.stages:
-                if s.closed_at == at and s.kind == "evaluation" and view["evaluated_at"] is None \
+                if s.kind == "evaluation" and s.closed_at == at and view["evaluated_at"] is None \
                         and s.due_at is not None and at > s.due_at:
                     view["evaluation_expired"] = True
                 if s.closed_at is None and s.kind in sv.HEADLINE_KINDS and s.paused_at is None and s.due_at is not None:

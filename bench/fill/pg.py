@@ -2,12 +2,12 @@
 
 ``CopySink`` takes the rows of a table in chunks and writes each chunk with ``COPY … FROM STDIN`` on the
 service's own psycopg connection, in one writer thread per service (each shard process has its own sink),
-so the server parses, inserts and commits while the shard builds the next rows.  Values go to psycopg as
-they are (aware datetimes, str, bool, int) except JSON columns, which are serialised with the dialect's
-JSON serializer (``json.dumps`` unless the engine sets one: the text the bind processor's ``Json`` sends,
-without its per-value wrapper and dumper look-up; ``json_text``: the same text from one C encoder).  Datetimes and dates go through ``_MemoDatetimeDumper``: the fill's
-instants are few (the days' 09:00 and 15:00, the deadlines computed from them) and psycopg's own text dumper
-of an aware datetime costs about ten times a string's, so each distinct value is formatted once.
+so the server parses, inserts and commits while the shard builds the next rows.  The COPY is binary, with
+each column's type from the catalog (``Copy.set_types``): the values go to psycopg's C dumpers as they are
+(aware datetimes, dates, str, bool, int, float), none formatted as text in Python nor parsed from text by the
+server (a timestamp's text costs both sides several times its 8 binary bytes).  JSON columns get the text the
+bind processor's ``Json`` sends: the dialect's JSON serializer, else ``json_text`` (``json.dumps``'s text
+from one C encoder).
 ``synchronous_commit`` is off on these connections (a crash loses the fill, which is simply run again).  The report gets the writer threads' CPU and the CPU of
 the COPY sessions' server processes (``/proc``, when the server runs on this machine).
 
@@ -15,8 +15,10 @@ the COPY sessions' server processes (``/proc``, when the server runs on this mac
 load and re-creates them from their own definitions (``pg_get_indexdef`` / ``pg_get_constraintdef``) after
 it, so the schema is exactly what the migrations made; building an index once over sorted input is far
 cheaper than maintaining it row by row, and re-adding a foreign key validates every row in one pass.  The
-re-creation runs in three phases over all databases at once, three statements at a time
-(``restore_jobs``: keys, then indexes, then foreign keys), with ``maintenance_work_mem`` 1GB.
+re-creation (``restore``) runs one job per table (VACUUM ANALYZE, its keys, its indexes), the largest tables
+first, three at a time over all databases, with ``maintenance_work_mem`` 1GB; as soon as a database's tables
+are done, its foreign keys and the VACUUM ANALYZE of its other tables, while the others still build (no phase
+waits for the slowest build).
 """
 from __future__ import annotations
 
@@ -25,14 +27,11 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import date, datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii
 from operator import itemgetter
 
-from psycopg.adapt import Dumper, PyFormat, Transformer
-from sqlalchemy import JSON
 from sqlalchemy.engine import make_url
 
 
@@ -53,55 +52,25 @@ def psycopg_url(engine) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class _MemoDatetimeDumper(Dumper):
-    """COPY text of a datetime: psycopg's own dumper, each distinct value formatted once.
-
-    Keys are the values themselves: two aware datetimes of the same instant in different zones are equal
-    and share one text, which is right for the fill's columns (all ``timestamptz``: the server stores the
-    instant, not the offset).  The memo is shared by the writer threads (a dict's get/set hold the GIL)."""
-
-    memo: dict = {}
-    LIMIT = 200_000  # distinct values kept (a year's instants are a few thousand)
-
-    def __init__(self, cls: type, context=None) -> None:
-        super().__init__(cls, context)
-        self.psycopg = Transformer()  # the global adapters: psycopg's own dumpers
-
-    def dump(self, obj) -> bytes:
-        text = self.memo.get(obj)
-        if text is None:
-            if len(self.memo) > self.LIMIT:
-                self.memo.clear()
-            text = self.memo[obj] = bytes(self.psycopg.get_dumper(obj, PyFormat.TEXT).dump(obj))
-        return text
-
-
-class _MemoDateDumper(_MemoDatetimeDumper):
-    """COPY text of a date, formatted once per distinct date (its own memo: a date is never a datetime key)."""
-
-    memo: dict = {}
-
-
 class CopySink:
     """COPY writer threads, one per service; ``put`` a chunk, ``close`` waits for all and raises any error."""
 
     def __init__(self, engines: dict, seconds: dict, rows: dict, *, depth: int = 3) -> None:
         import psycopg
+        from psycopg.types.json import set_json_dumps
 
         self.seconds, self.rows = seconds, rows
         self.queues: dict[str, queue.Queue] = {}
         self.threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
-        self.processors: dict[tuple, list] = {}
-        self.dialects = {svc: engine.dialect for svc, engine in engines.items()}
         self.lock = threading.Lock()
         self.closed = False
         self.backends: list[int] = []  # the COPY connections' server processes (their CPU is reported)
         for svc, engine in engines.items():
             conn = psycopg.connect(psycopg_url(engine), autocommit=False)
             conn.execute("SET synchronous_commit = off")
-            conn.adapters.register_dumper(datetime, _MemoDatetimeDumper)
-            conn.adapters.register_dumper(date, _MemoDateDumper)
+            # JSON columns: the text the bind processor's Json sends (the dialect's serializer, else json.dumps's)
+            set_json_dumps(engine.dialect._json_serializer or json_text, context=conn)
             self.backends.append(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
             conn.commit()
             q: queue.Queue = queue.Queue(maxsize=depth)
@@ -110,21 +79,13 @@ class CopySink:
             thread.start()
             self.threads.append(thread)
 
-    def _processors(self, svc: str, table, names: tuple) -> list:
-        key = (svc, table.name, names)
-        found = self.processors.get(key)
-        if found is None:
-            dumps = self.dialects[svc]._json_serializer or json_text  # what the bind processor's Json uses
-            found = [(i, dumps) for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
-            self.processors[key] = found
-        return found
-
     def put(self, svc: str, table, rows: list[dict]) -> None:
         if self.errors:
             raise RuntimeError("a COPY writer failed") from self.errors[0]
         self.queues[svc].put((table, rows))
 
     def _run(self, svc: str, conn, q: queue.Queue) -> None:
+        types: dict[str, dict[str, int]] = {}  # table -> column -> type oid, from the catalog
         try:
             while True:
                 item = q.get()
@@ -135,21 +96,18 @@ class CopySink:
                 table, rows = item
                 started, cpu = time.perf_counter(), time.thread_time()
                 names = tuple(rows[0])
-                processors = self._processors(svc, table, names)
+                if table.name not in types:
+                    types[table.name] = dict(conn.execute(
+                        "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+                        (f'"{table.name}"',)).fetchall())
                 quoted = ", ".join(f'"{n}"' for n in names)
                 values_of = itemgetter(*names)  # a row's values in column order (a tuple, built in C)
-                with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                with conn.cursor() as cur, \
+                        cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
+                    copy.set_types([types[table.name][n] for n in names])
                     write = copy.write_row
-                    if processors:
-                        for row in rows:
-                            values = list(values_of(row))
-                            for i, process in processors:
-                                if values[i] is not None:
-                                    values[i] = process(values[i])
-                            write(values)
-                    else:
-                        for row in rows:
-                            write(values_of(row))
+                    for row in rows:
+                        write(values_of(row))
                 conn.commit()
                 with self.lock:
                     self.seconds[f"copy {svc}.{table.name} (writer thread)"] += time.perf_counter() - started
@@ -196,7 +154,7 @@ FROM pg_constraint c
 WHERE c.contype IN ('p', 'u', 'f') AND (c.conrelid = ANY(%(t)s::regclass[]) OR c.confrelid = ANY(%(t)s::regclass[]))
 """
 _INDEXES = """
-SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text, pg_get_indexdef(i.indexrelid)
 FROM pg_index i
 WHERE i.indrelid = ANY(%(t)s::regclass[])
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
@@ -208,7 +166,7 @@ def _quote(name: str) -> str:
 
 
 class Deferred:
-    """What ``drop`` took off one database's tables, to put back (``restore_jobs``)."""
+    """What ``drop`` took off one database's tables, to put back (``table_jobs``, then ``tail``)."""
 
     def __init__(self, engine, tables: list[str]) -> None:
         self.engine, self.tables = engine, tables
@@ -225,75 +183,90 @@ class Deferred:
                 self.indexes = cur.fetchall()
                 for name, table, _kind, _ in sorted(self.constraints, key=lambda c: c[2] != "f"):  # FKs first
                     cur.execute(f'ALTER TABLE {_quote(table)} DROP CONSTRAINT IF EXISTS "{name}"')
-                for name, _ in self.indexes:
+                for name, _, _ in self.indexes:
                     cur.execute(f"DROP INDEX IF EXISTS {_quote(name)}")
             raw.commit()
 
-    def restore_jobs(self, *, memory: str) -> list[list[tuple]]:
-        """The statements that put everything back, in three phases (each phase's jobs may run at once):
-        primary and unique keys (one job per table: they lock it), then the plain indexes (one job each:
-        builds on one table share its lock), then the foreign keys (they read the keys of phase one)."""
-        keys: dict[str, list[str]] = {}
+    def table_jobs(self) -> list[tuple[int, list[str]]]:
+        """Per table (largest first, with its size), in one job: VACUUM ANALYZE (on the bare heap: no index to
+        scan yet, and the builds then read pages whose hint bits are set), its primary and unique keys, its
+        plain indexes (a key's ALTER TABLE locks the table: an index build beside it would only wait)."""
+        jobs: dict[str, list[str]] = {}
         for name, table, kind, definition in sorted(self.constraints, key=lambda c: {"p": 0, "u": 1}.get(c[2], 2)):
             if kind in ("p", "u"):
-                keys.setdefault(table, []).append(f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}')
-        foreign = [[f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}']
-                   for name, table, kind, definition in self.constraints if kind not in ("p", "u")]
-        indexes = [[definition] for _, definition in self.indexes]
-        setting = f"SET maintenance_work_mem = '{memory}'"
-        return [[(self.engine, setting, stmts) for stmts in phase] for phase in (list(keys.values()), indexes, foreign)]
+                jobs.setdefault(table, []).append(f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}')
+        for _, table, definition in self.indexes:
+            jobs.setdefault(table, []).append(definition)
+        with self.engine.connect() as conn:
+            sizes = dict(conn.exec_driver_sql("SELECT c.oid::regclass::text, pg_relation_size(c.oid) FROM pg_class c "
+                                              "WHERE c.oid = ANY(%(t)s::regclass[])", {"t": list(jobs)}).all())
+        return sorted(((sizes.get(table, 0), [f"VACUUM ANALYZE {_quote(table)}", *stmts]) for table, stmts in jobs.items()),
+                      key=lambda j: -j[0])
+
+    def tail(self) -> list[str]:
+        """Once every table's job is done: the foreign keys (they read the keys), then VACUUM ANALYZE of the
+        database's other tables (the directory, rules and policies the bootstrap wrote)."""
+        with self.engine.connect() as conn:
+            others = [t for (t,) in conn.exec_driver_sql(
+                "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relkind = 'r' "
+                "AND c.relnamespace = current_schema()::regnamespace AND NOT c.oid = ANY(%(t)s::regclass[])",
+                {"t": self.tables})]
+        return ([f'ALTER TABLE {_quote(table)} ADD CONSTRAINT "{name}" {definition}'
+                 for name, table, kind, definition in self.constraints if kind not in ("p", "u")]
+                + ([f"VACUUM ANALYZE {', '.join(map(_quote, others))}"] if others else []))
 
 
 def _execute(engine, setting: str, statements: list[str]) -> None:
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
+    """The statements in order, each in its own transaction (VACUUM may not run in one; the pool resets the
+    connection's isolation level when it is given back)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with conn.connection.driver_connection.cursor() as cur:
             cur.execute(setting)
             for statement in statements:
                 cur.execute(statement)
-        raw.commit()
 
 
 @contextmanager
 def deferred_constraints(engines: dict, tables: dict[str, list[str]], seconds: dict, *, connections: int = 3,
                          memory: str = "1GB"):
-    """Drop the indexes and keys of ``tables`` (per service) for the block; re-create them after it, every
-    database's in the same phases, ``connections`` statements at a time (the server sorts on both cores;
-    ``memory``: maintenance_work_mem per build, so that a build of ten million keys sorts in memory)."""
-    deferred = {svc: Deferred(engines[svc], names) for svc, names in tables.items() if names}
+    """Drop the indexes and keys of ``tables`` (per service) for the block; after it re-create them and
+    VACUUM ANALYZE each database (``restore``)."""
+    deferred = [Deferred(engines[svc], names) for svc, names in tables.items() if names]
     started = time.perf_counter()
-    for d in deferred.values():
+    for d in deferred:
         d.drop()
     seconds["drop indexes and keys"] += time.perf_counter() - started
     yield
     started = time.perf_counter()
-    plans = [d.restore_jobs(memory=memory) for d in deferred.values()]
-    for phase in range(3):
-        jobs = [job for plan in plans for job in plan[phase]]
-        pool(jobs, connections)
-    seconds["re-create indexes and keys"] += time.perf_counter() - started
+    restore(deferred, connections=connections, memory=memory)
+    seconds["re-create indexes and keys, VACUUM ANALYZE"] += time.perf_counter() - started
 
 
-def pool(jobs: list[tuple], threads: int) -> None:
-    """Run ``_execute(*job)`` for every job, ``threads`` at a time, in order; on the first error the jobs not
-    yet started are dropped and the error is raised."""
-    if not jobs:
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as executor:
-        for done in as_completed([executor.submit(_execute, *job) for job in jobs]):
-            if done.exception() is not None:
-                executor.shutdown(cancel_futures=True)
-                raise done.exception()
-
-
-def parallel(jobs: dict) -> dict:
-    """Run the callables of ``jobs`` in threads, all at once; their results by key (an error is raised)."""
-    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as executor:
-        futures = {key: executor.submit(fn) for key, fn in jobs.items()}
-    return {key: future.result() for key, future in futures.items()}
-
-
-def vacuum_analyze(engine) -> None:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE")
-
+def restore(deferred: list[Deferred], *, connections: int, memory: str) -> None:
+    """Every table's job of every database, the largest first, ``connections`` at a time (the server sorts on
+    both cores; ``memory``: maintenance_work_mem per build, so that a build of ten million keys sorts in
+    memory); a database's ``tail`` as soon as its own tables are done (a small database's foreign keys are
+    validated while the large ones still build).  On the first error the jobs not yet started are dropped and it is raised."""
+    setting = f"SET maintenance_work_mem = '{memory}'"
+    pending = sorted(((size, d, stmts) for d in deferred for size, stmts in d.table_jobs()), key=lambda j: -j[0])
+    left = {id(d): sum(1 for _, owner, _ in pending if owner is d) for d in deferred}
+    tails = [d for d in deferred if not left[id(d)]]
+    with ThreadPoolExecutor(max_workers=connections) as executor:
+        running: dict = {}
+        while running or pending or tails:
+            while len(running) < connections and (tails or pending):
+                if tails:  # a database whose tables are done goes first (its foreign keys are on the critical path)
+                    d = tails.pop(0)
+                    running[executor.submit(_execute, d.engine, setting, d.tail())] = None
+                else:
+                    _, d, stmts = pending.pop(0)
+                    running[executor.submit(_execute, d.engine, setting, stmts)] = d
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                owner = running.pop(future)
+                if future.exception() is not None:
+                    raise future.exception()  # the jobs not yet started are dropped; the running ones end first
+                if owner is not None:
+                    left[id(owner)] -= 1
+                    if not left[id(owner)]:
+                        tails.append(owner)

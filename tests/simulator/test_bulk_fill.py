@@ -14,7 +14,7 @@ Compared on normalised columns (surrogate ids mapped to display numbers).  Left 
 Nothing is left out for the order of delivery: the slow path's consumers receive same-instant actions of a
 case (受理 + 送达 at 15:00, the sign-offs) on several worker threads in either order and apply them by the
 case's seq; the fill applies them in the order assign made them.  Supervise's scorecard facts are compared
-too (the slow path's session hook against the fill's ``facts.rebuild_all``).
+too (the slow path's session hook against the fill's ``facts.case_facts`` on each case's final rows).
 * ``case_stages.policy_id``: the id of the policy row, made afresh by each database's bootstrap (the code
   and version are compared).
 """
