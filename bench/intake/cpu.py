@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -107,6 +108,26 @@ class WaitCounter:
         return dict(self.counts)
 
 
+class GcClock:
+    """Runs and wall time of the cyclic garbage collector per generation (``gc.callbacks``), in any thread."""
+
+    def __init__(self) -> None:
+        self.totals = {g: [0, 0.0] for g in range(3)}
+        self.started = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            entry = self.totals[info["generation"]]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - self.started
+
+    def snapshot(self) -> dict[int, tuple[int, float]]:
+        return {g: (n, t) for g, (n, t) in self.totals.items()}
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--existing", type=int, default=20_000)
@@ -128,6 +149,10 @@ def main(argv: list[str]) -> int:
                     help="measure this many rounds of --requests each and report every round and the medians")
     ap.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                     help="cProfile timer: cpu = this thread's CPU time (waits excluded), wall = elapsed time")
+    ap.add_argument("--gc-threshold", default=None,
+                    help="gc.set_threshold for the app (e.g. 50000,20,100; default: the interpreter's 700,10,10); "
+                         "the cyclic collector's runs and time during the measured requests are reported either way")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is built (as a server could)")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
@@ -171,6 +196,12 @@ def main(argv: list[str]) -> int:
             runtime.relay.start()
         app = create_app(settings, runtime=runtime)
         client = app.test_client()
+        if args.gc_threshold:
+            gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        collector = GcClock()
         headers = {"X-API-Key": secret, "Content-Type": "application/json"}
 
         def send(i: int) -> None:
@@ -198,7 +229,7 @@ def main(argv: list[str]) -> int:
         for r in range(args.rounds):
             first = args.warmup + r * n
             pg0, x0, c0, w0 = _pg_cpu(dbname), _xacts(dbname), time.process_time(), time.perf_counter()
-            wt0, rc0 = waits.snapshot(), redis_calls["n"]
+            wt0, rc0, gc0 = waits.snapshot(), redis_calls["n"], collector.snapshot()
             if prof:
                 prof.enable()
             for i in range(first, first + n):
@@ -209,13 +240,15 @@ def main(argv: list[str]) -> int:
             time.sleep(1.2)  # the relay publishes the tail; counters are flushed once a second
             c1 = time.process_time()
             pg1, x1 = _pg_cpu(dbname), _xacts(dbname)
-            wt1 = waits.snapshot()
+            wt1, gc1 = waits.snapshot(), collector.snapshot()
             rounds.append({"cpu_ms_per_request": 1000 * (c1 - c0) / n, "wall_ms_per_request": 1000 * (w1 - w0) / n,
                            "pg_cpu_ms_per_request": 1000 * (pg1 - pg0) / n,
                            "pg_transactions_per_request": (x1 - x0) / n,
                            "pg_waits_per_request": (wt1["request"] - wt0["request"]) / n,
                            "pg_waits_other_threads_per_request": (wt1["other"] - wt0["other"]) / n,
-                           "redis_calls_per_request_thread": (redis_calls["n"] - rc0) / n})
+                           "redis_calls_per_request_thread": (redis_calls["n"] - rc0) / n,
+                           **{f"gc{g}_runs_per_1000": 1000 * (gc1[g][0] - gc0[g][0]) / n for g in range(3)},
+                           "gc_ms_per_request": 1000 * sum(gc1[g][1] - gc0[g][1] for g in range(3)) / n})
             print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
         relay_batched = None
         if args.relay == "none":

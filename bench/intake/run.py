@@ -462,6 +462,8 @@ PHASES = (
     ("one-statement writes (petition, petitioners, history, outbox)", ("write (intake_svc/pgwrite",)),
     ("Core inserts (petition, petitioners, history)", ("register_petition (intake_svc/service.py);Session.execute",)),
     ("repeat detection (candidate query + matcher)", ("detect (intake_svc/detection",)),
+    ("display number upsert + candidate query (one statement)", ("_number_and_candidates",)),
+    ("repeat detection (matcher)", ("judge (intake_svc/detection",)),
     ("display number upsert", ("next_display_no",)),
     ("duplicate check by county_no", ("find_by_county_no",)),
     ("commit", ("Session.commit", "unit_of_work (shared/db")),
@@ -472,7 +474,7 @@ PHASES = (
     ("API key lookup", ("make_resolver",)),
     ("rate limit (Redis)", ("_limit (intake_svc/ratelimit",)),
     ("outbox emit (event envelope)", ("emit (shared/outbox", "outbox_rows (shared/outbox")),
-    ("rest of register_petition (ORM objects, rules)", ("register_petition",)),
+    ("rest of register_petition / register_direct (rows, rules)", ("register_petition", "register_direct")),
     ("metrics, correlation id", ("observability", "prometheus")),
     ("gunicorn, Flask, webargs, other", ("",)),
 )
