@@ -46,8 +46,11 @@ OUTBOX_WRITTEN = "xinfang_outbox_written"
 #: 0.22 at 32 (bench/intake/cpu.py --relay-batches); 50 ms gathers dozens of rows at a few hundred
 #: registrations a second, and a message is at most that much later.
 COALESCE_SECONDS = 0.05
-#: The relay's marks need not wait for the WAL flush (see ``OutboxRelay.publish_pending``).
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+#: The relay's transaction settings on PostgreSQL, in one statement (see ``OutboxRelay.publish_pending``): its
+#: marks need not wait for the WAL flush, and its claim reads the pending index in order (an index scan), never
+#: through a bitmap.
+_RELAY_SETTINGS = text("SELECT set_config('synchronous_commit', 'off', true), "
+                       "set_config('enable_bitmapscan', 'off', true)")
 #: Message ids per UPDATE when the relay writes a batch of confirmations.
 CONFIRM_CHUNK = 500
 #: From this many rows ``emit_many`` writes them with COPY on PostgreSQL (below, a multi-row INSERT is cheaper).
@@ -112,17 +115,18 @@ def _outbox_rows(payloads: Iterable[Any], *, producer: str,
     rows: list[dict] = []
     event_ids: list[str] = []
     payloads = list(payloads)
-    ids = iter(_new_ids(len(payloads) * 2))
+    ids = iter(_new_ids(len(payloads) * 2))  # an event id and one row id per payload; more are drawn when used up
     given = iter(event_ids_given) if event_ids_given is not None else None
     for payload in payloads:
-        envelope = envelope_for(payload, id=next(given) if given is not None else next(ids), occurred_at=now,
+        event_id = next(given) if given is not None else (next(ids, None) or new_id())
+        envelope = envelope_for(payload, id=event_id, occurred_at=now,
                                 producer=producer, correlation_id=correlation_id)
         routes = ROUTES.get(envelope.type)
         if not routes:
             raise LookupError(f"no consumer is routed for {envelope.type}")
         body = _encode_json(dump_envelope(envelope))
         for queue_name, actor_name in routes:
-            row_id = next(ids, None) or new_id()  # one id per payload is drawn ahead; more routes draw more
+            row_id = next(ids, None) or new_id()
             rows.append({"id": row_id, "event_id": envelope.id, "message_type": envelope.type,
                          "queue_name": queue_name, "actor_name": actor_name, "body": body, "status": PENDING,
                          "created_at": now, "attempts": 0})
@@ -233,10 +237,17 @@ class OutboxRelay:
 
         On PostgreSQL the commit does not wait for the WAL flush (``synchronous_commit`` off for this
         transaction): a mark lost in a server crash only sends its messages again under the same ids,
-        which the consumers' inboxes already drop."""
+        which the consumers' inboxes already drop.
+
+        And the claim walks ``ix_outbox_pending`` with an index scan (bitmap scans off for this transaction).
+        Every published row leaves a dead entry in that partial index until a VACUUM.  An index scan marks
+        each one dead the first time it meets it (btree's ``LP_DEAD`` hint) and skips it from then on; a
+        bitmap scan, which the planner picks when it expects a few hundred pending rows, never marks them
+        and visits every row published since the last VACUUM again in each claim (measured: 11,364 dead
+        entries, 2,212 buffers and 3.5-8 ms per claim, against 30 buffers and 0.05 ms with the index scan)."""
         with unit_of_work(self.sessions) as session:
             if session.get_bind().dialect.name == "postgresql":
-                session.execute(_ASYNC_COMMIT)
+                session.execute(_RELAY_SETTINGS)
             rows = session.execute(self._claim_statement(session),
                                    {"published_at": clock.now(), "batch": self.batch_size}).all()
             if not rows:

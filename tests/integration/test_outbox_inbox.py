@@ -158,3 +158,49 @@ def test_backlog_counts_pending_rows(runtime):
     assert runtime.relay.backlog() == 2
     runtime.relay.drain()
     assert runtime.relay.backlog() == 0
+
+
+ON_POSTGRESQL = pytest.mark.parametrize("backend_settings", ["postgres"], indirect=True)
+
+
+@ON_POSTGRESQL
+def test_relay_claims_through_the_pending_index_in_order_not_a_bitmap(runtime):
+    """Every published row leaves a dead entry in ix_outbox_pending until a VACUUM (autovacuum is off on the CI
+    server, and between two autovacuum runs in production).  A bitmap scan never marks those entries dead, so each
+    claim would visit every row published since the last VACUUM again; the relay's claim must be an index scan,
+    which marks them the first time and then skips them.  The plan is read in the relay's own transaction, right
+    after its claim, with the settings the relay made."""
+    from sqlalchemy import event, text
+
+    engine = runtime.engine
+    with engine.connect() as conn:
+        conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = false)"))
+        conn.commit()
+    # Given a few thousand rows published since the last VACUUM ANALYZE, of the empty table (the state the
+    # benchmark found after its fill)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE outbox"))
+    with runtime.uow() as session:
+        runtime.emit_many(session, [_payload(n) for n in range(1500)])
+    runtime.relay.batch_size = 200
+    assert runtime.relay.drain() == 3000
+    with runtime.uow() as session:
+        runtime.emit(session, _payload(9999))
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("WITH claimed"):
+            with cursor.connection.cursor() as own:  # same transaction, the relay's cursor left as it is
+                own.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plans.append(json.dumps(own.fetchone()[0]))
+
+    event.listen(engine, "after_cursor_execute", explain)
+    try:
+        # When the relay claims the new rows
+        assert runtime.relay.publish_pending() == 2
+    finally:
+        event.remove(engine, "after_cursor_execute", explain)
+    # Then its claim walked the partial index in created_at order
+    [plan] = plans
+    assert '"Index Name": "ix_outbox_pending"' in plan and '"Node Type": "Index Scan"' in plan, plan
+    assert "Bitmap" not in plan, plan

@@ -188,6 +188,19 @@ def outbox_db(backend_settings, monkeypatch):
     engine.dispose()
 
 
+def test_emit_many_of_many_events_with_two_routes_each(outbox_db):
+    """Ids are drawn ahead for one envelope and one row per payload; petition.registered has two routes, so a
+    batch of them uses ids faster than drawn (three payloads ran out: StopIteration at the third envelope)."""
+    sessions, model, inserts = outbox_db
+    payload = SAMPLES[("petition.registered", 1)][0]
+    with unit_of_work(sessions) as s:
+        event_ids = emit_many(s, model, [payload] * 7, producer="intake")
+    rows = _rows(sessions, model)
+    assert inserts == [14] and len(rows) == 14
+    assert len(set(event_ids)) == 7 and {r.event_id for r in rows} == set(event_ids)
+    assert len({r.id for r in rows} | set(event_ids)) == 21  # no id reused between rows and events
+
+
 def _rows(sessions, model) -> list:
     with sessions() as s:
         return list(s.execute(select(model.id, model.event_id, model.message_type, model.queue_name,
