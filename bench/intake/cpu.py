@@ -18,6 +18,7 @@ import gc
 import io
 import json
 import os
+import pickle
 import pstats
 import statistics
 import sys
@@ -61,12 +62,32 @@ def _count_redis_calls() -> dict:
     return counts
 
 
-def _xacts(dbname: str) -> int:
+def _xacts(dbname: str) -> tuple[int, int, int]:
+    """The database's transactions, and its blocks found in shared buffers and read from the OS (misses)."""
     import psycopg
 
     with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
-        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
-                            (dbname,)).fetchone()[0]
+        return conn.execute("SELECT xact_commit + xact_rollback, blks_hit, blks_read FROM pg_stat_database "
+                            "WHERE datname = %s", (dbname,)).fetchone()
+
+
+def _prewarm(url: str) -> None:
+    """Read a kept database's tables and indexes into shared buffers (a restarted server starts cold, and the
+    operating system's page cache does not keep them on these machines: bench/pgserver.py)."""
+    import psycopg
+
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        conn.execute("SELECT pg_prewarm(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')")
+
+
+def _earlier_registrations(url: str) -> int:
+    """How many registrations earlier runs sent to a kept database (their new people are 5,000,000 on)."""
+    import psycopg
+
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM petitions WHERE system = 'bench-intake'").fetchone()[0]
 
 
 def _call_site() -> str:
@@ -153,9 +174,21 @@ def main(argv: list[str]) -> int:
                     help="gc.set_threshold for the app (e.g. 50000,20,100; default: the interpreter's 700,10,10); "
                          "the cyclic collector's runs and time during the measured requests are reported either way")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is built (as a server could)")
+    ap.add_argument("--pg", choices=("own", "url"), default="own",
+                    help="own: a PostgreSQL server of the bench's own, configured as in production (bench/pgserver.py; "
+                         "with --keep-db kept in /var/tmp/xfb-bench-pg); url: the one at XINFANG_BENCH_PG_URL")
+    ap.add_argument("--keep-db", metavar="NAME", default=None,
+                    help="fill database NAME once and keep it (with its fill result in /var/tmp) for later "
+                         "runs with the same NAME: a 1,000,000 population takes ~13 min to build, then seconds "
+                         "(each run adds its registrations; drop it with DROP DATABASE when done)")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
+    if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
+        from bench.pgserver import KEPT_DATADIR, run_under_own_server
+
+        return run_under_own_server([sys.executable, str(Path(__file__).resolve()), *argv, "--pg", "url"],
+                                    datadir=KEPT_DATADIR if args.keep_db else None)
 
     import redis
     from sqlalchemy import create_engine, text
@@ -167,24 +200,41 @@ def main(argv: list[str]) -> int:
     from shared.migrations import upgrade
 
     tag = uuid.uuid4().hex[:8]
-    dbname = f"xfb_intakecpu_{tag}"
+    dbname = args.keep_db or f"xfb_intakecpu_{tag}"
+    kept = Path("/var/tmp") / f"{dbname}.fill.pickle"  # the fill result of a kept database
     url = make_url(PG_ADMIN_URL).set(database=dbname).render_as_string(hide_password=False)
     namespace = f"xfb-intakecpu-{tag}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     rds = redis.Redis.from_url(REDIS_URL)
     runtime = None
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).first() is not None
+    reuse = bool(args.keep_db) and kept.exists() and exists
+    if not reuse:
+        with admin.connect() as conn:
+            if args.keep_db:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
     try:
         settings = Settings(secret_key=SECRET, database_urls={s: url for s in ("intake", "assign", "supervise",
                                                                                  "notify")},
                             broker_url=REDIS_URL, redis_namespace=namespace, log_level="WARNING",
                             sweep_interval_seconds=3600, clock_control=False, outbox_poll_seconds=0.5,
                             data_dir=Path("/tmp") / namespace)
-        upgrade("intake", settings)
         world = World()
-        f = fill(conninfo(url), args.existing, PiiVault(settings), world, log=lambda *_: None)
-        bodies, _ = intake_bodies(world, f.repeat_people, args.warmup + args.requests * args.rounds + 1, seed=11)
+        if reuse:
+            f = pickle.loads(kept.read_bytes())
+            print(f"reusing {dbname}: {f.n} petitions filled earlier; loading it into shared buffers", flush=True)
+            _prewarm(url)
+        else:
+            upgrade("intake", settings)
+            f = fill(conninfo(url), args.existing, PiiVault(settings), world, log=lambda *_: None)
+            if args.keep_db:
+                kept.write_bytes(pickle.dumps(f))
+        count = args.warmup + args.requests * args.rounds + 1
+        # a kept database holds the earlier runs' registrations: new people and seeds after theirs
+        earlier = _earlier_registrations(url) if reuse else 0
+        bodies, _ = intake_bodies(world, f.repeat_people, count, seed=11 + earlier, new_base=5_000_000 + earlier)
         _, secret = create_api_key(url, f"cpu-{tag}")
 
         from intake_svc.app import build_runtime, create_app
@@ -228,7 +278,8 @@ def main(argv: list[str]) -> int:
         n = args.requests
         for r in range(args.rounds):
             first = args.warmup + r * n
-            pg0, x0, c0, w0 = _pg_cpu(dbname), _xacts(dbname), time.process_time(), time.perf_counter()
+            pg0, (x0, hit0, read0) = _pg_cpu(dbname), _xacts(dbname)
+            c0, w0 = time.process_time(), time.perf_counter()
             wt0, rc0, gc0 = waits.snapshot(), redis_calls["n"], collector.snapshot()
             if prof:
                 prof.enable()
@@ -239,11 +290,13 @@ def main(argv: list[str]) -> int:
             w1 = time.perf_counter()
             time.sleep(1.2)  # the relay publishes the tail; counters are flushed once a second
             c1 = time.process_time()
-            pg1, x1 = _pg_cpu(dbname), _xacts(dbname)
+            pg1, (x1, hit1, read1) = _pg_cpu(dbname), _xacts(dbname)
             wt1, gc1 = waits.snapshot(), collector.snapshot()
             rounds.append({"cpu_ms_per_request": 1000 * (c1 - c0) / n, "wall_ms_per_request": 1000 * (w1 - w0) / n,
                            "pg_cpu_ms_per_request": 1000 * (pg1 - pg0) / n,
                            "pg_transactions_per_request": (x1 - x0) / n,
+                           "pg_blocks_hit_per_request": (hit1 - hit0) / n,
+                           "pg_blocks_read_per_request": (read1 - read0) / n,
                            "pg_waits_per_request": (wt1["request"] - wt0["request"]) / n,
                            "pg_waits_other_threads_per_request": (wt1["other"] - wt0["other"]) / n,
                            "redis_calls_per_request_thread": (redis_calls["n"] - rc0) / n,
@@ -290,8 +343,9 @@ def main(argv: list[str]) -> int:
     finally:
         if runtime is not None:
             runtime.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+        if not args.keep_db:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
         admin.dispose()
         for key in rds.scan_iter(match=f"{namespace}*", count=1000):
             rds.delete(key)

@@ -7,7 +7,9 @@ its relay to Redis), on PostgreSQL, served by ``xinfang serve intake`` (gunicorn
   * a large one (``--existing``, default 1,000,000),
 and, in the same run, the baseline: a bare Flask + marshmallow + SQLAlchemy endpoint validating a
 10-field body and inserting one row (bench/intake/baseline_app.py), same gunicorn settings, same
-PostgreSQL server, measured before and after the intake runs.
+PostgreSQL server, measured before and after the intake runs.  That server is the bench's own, configured
+as a production one (bench/pgserver.py: shared_buffers a quarter of the memory, autovacuum on); ``--pg url``
+uses the one at XINFANG_BENCH_PG_URL instead.
 
 Load: ``wrk`` (C, epoll; closed loop, ``--clients`` keep-alive connections on ``--wrk-threads``
 threads, every request's latency recorded in its histogram; bench/intake/load.lua sends distinct
@@ -81,6 +83,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                          "process beside gunicorn whose relay publishes in batches every XINFANG_OUTBOX_POLL_SECONDS "
                          "(its CPU is counted as server CPU)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (process logs, profiles)")
+    ap.add_argument("--pg", choices=("own", "url"), default="own",
+                    help="own: a PostgreSQL server of the bench's own, configured as in production (bench/pgserver.py); "
+                         "url: the server at XINFANG_BENCH_PG_URL (default the machine's 127.0.0.1:5432)")
     return ap.parse_args(argv)
 
 
@@ -346,6 +351,15 @@ def start_baseline(procs: Procs, name: str, url: str, args) -> tuple[str, subpro
 
 
 # -- database -------------------------------------------------------------------------------------
+
+def server_settings(conn) -> dict:
+    """What the figures depend on in the server's configuration (recorded with them)."""
+    from sqlalchemy import text
+
+    names = ("server_version", "shared_buffers", "effective_cache_size", "autovacuum", "synchronous_commit",
+             "max_connections")
+    return {name: conn.execute(text(f"SHOW {name}")).scalar() for name in names}
+
 
 def conninfo(sa_url: str) -> str:
     from sqlalchemy.engine import make_url
@@ -624,6 +638,10 @@ def table(res: dict) -> str:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
+        from bench.pgserver import run_under_own_server
+
+        return run_under_own_server([sys.executable, str(Path(__file__).resolve()), *argv, "--pg", "url"])
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     if shutil.which("wrk") is None:
@@ -658,6 +676,8 @@ def main(argv: list[str]) -> int:
     try:
         rds.ping()
         with admin.connect() as conn:
+            results["postgres"] = server_settings(conn)
+            log("PostgreSQL: " + ", ".join(f"{k} {v}" for k, v in results["postgres"].items()))
             for name in names.values():
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
                 created.append(name)
