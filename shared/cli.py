@@ -82,8 +82,16 @@ def up(host: str, port: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--threads", default=4, show_default=True, type=int, help="threads per worker process")
-def serve(service: str, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve one service's HTTP API (distributed mode; gunicorn)."""
+@click.option("--worker-connections", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="most connections one worker process holds at once; with long-lived keep-alive clients (a "
+                   "gateway's pool, a county system's connection pool) set it to their number divided by --workers")
+def serve(service: str, host: str, port: int, workers: int, threads: int, worker_connections: int) -> None:
+    """Serve one service's HTTP API (distributed mode; gunicorn).
+
+    The worker processes share one listening socket and whichever wakes first accepts a new connection, so
+    a burst of keep-alive connections can land mostly on one of them (seen: all 32 of a load generator's on
+    one worker of two, a third of the throughput, since a worker runs Python on one core at a time).
+    ``--worker-connections`` caps what one worker holds: the others accept the rest."""
     from gunicorn.app.base import BaseApplication
 
     from shared.system import service_module
@@ -99,6 +107,7 @@ def serve(service: str, host: str, port: int, workers: int, threads: int) -> Non
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
+            self.cfg.set("worker_connections", worker_connections)
             self.cfg.set("graceful_timeout", 30)
 
         def load(self):  # in each worker process, after fork

@@ -68,6 +68,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--clients", type=int, default=32, help="concurrent keep-alive connections")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (both apps)")
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (both apps)")
+    ap.add_argument("--worker-connections", type=int, default=None,
+                    help="connections one gunicorn worker holds at most (both apps); default clients / workers, "
+                         "rounded up, so that wrk's keep-alive connections spread evenly over the workers")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (each an event loop)")
     ap.add_argument("--repeat-share", type=float, default=0.2, help="share of registrations from known people")
     ap.add_argument("--no-spread", action="store_true",
@@ -86,7 +89,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--pg", choices=("own", "url"), default="own",
                     help="own: a PostgreSQL server of the bench's own, configured as in production (bench/pgserver.py); "
                          "url: the server at XINFANG_BENCH_PG_URL (default the machine's 127.0.0.1:5432)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.worker_connections is None:
+        args.worker_connections = -(-args.clients // args.workers)
+    return args
 
 
 def _interrupt(signum, _frame):
@@ -331,7 +337,8 @@ def start_relay_worker(procs: Procs, name: str, env: dict) -> subprocess.Popen:
 def start_intake(procs: Procs, name: str, env: dict, args) -> tuple[str, subprocess.Popen]:
     port = free_port()
     proc = procs.spawn(name, [sys.executable, "-m", "shared.cli", "serve", "intake", "--host", "127.0.0.1",
-                              "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
+                              "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads),
+                              "--worker-connections", str(args.worker_connections)],
                        env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/intake/readyz", proc)
@@ -344,6 +351,7 @@ def start_baseline(procs: Procs, name: str, url: str, args) -> tuple[str, subpro
     env.update(BENCH_BASELINE_DB=url, PYTHONUNBUFFERED="1")
     proc = procs.spawn(name, [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
                               str(args.workers), "--threads", str(args.threads), "--graceful-timeout", "30",
+                              "--worker-connections", str(args.worker_connections),
                               "bench.intake.baseline_app:create_app()"], env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/ready", proc)

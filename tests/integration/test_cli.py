@@ -68,3 +68,24 @@ def test_sweep_prunes_finished_messages_after_the_retention_period(settings, run
     out = run("sweep").output
     assert '"outbox": 2' in out.splitlines()[0]
     assert outbox_rows() == 0
+
+
+def test_serve_caps_the_connections_of_each_worker(run, monkeypatch):
+    """``--worker-connections`` reaches gunicorn: a worker holding that many stops accepting, so a burst of
+    keep-alive connections spreads over the workers instead of landing on the first one awake."""
+    from gunicorn.app.base import BaseApplication
+
+    seen = {}
+
+    def fake_run(app):  # what gunicorn would start with, without starting it
+        seen.update(workers=app.cfg.workers, threads=app.cfg.threads, connections=app.cfg.worker_connections,
+                    bind=app.cfg.bind)
+
+    monkeypatch.setattr(BaseApplication, "run", fake_run)
+    assert run("serve", "intake", "--port", "8123", "--workers", "1", "--threads", "8",
+               "--worker-connections", "16").exit_code == 0
+    assert seen == {"workers": 1, "threads": 8, "connections": 16, "bind": ["127.0.0.1:8123"]}
+    assert run("serve", "intake", "--workers", "1").exit_code == 0
+    assert seen["connections"] == 1000  # gunicorn's own default unless told
+    bad = CliRunner().invoke(cli, ["serve", "intake", "--worker-connections", "0"])
+    assert bad.exit_code == 2 and "--worker-connections" in bad.output
