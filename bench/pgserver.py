@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from bench.common import free_port
+
 #: Where a kept server lives unless told otherwise (``--keep``-style use by cpu.py).
 KEPT_DATADIR = Path("/var/tmp/xfb-bench-pg")
 
@@ -77,12 +79,6 @@ def settings(shared_buffers: str | None = None) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
-    from bench.common import free_port
-
-    return free_port()
-
-
 @contextlib.contextmanager
 def own_server(datadir: Path | None = None, *, shared_buffers: str | None = None,
                log=print) -> Iterator[str]:
@@ -104,7 +100,7 @@ def own_server(datadir: Path | None = None, *, shared_buffers: str | None = None
                                       "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
                            check=True, stdout=subprocess.DEVNULL)
             log(f"[pgserver] initdb {datadir} ({time.perf_counter() - t0:.1f} s)")
-        port = _free_port()
+        port = free_port()
         conf = settings(shared_buffers)
         (datadir / "postgresql.auto.conf").write_text(
             "# bench/pgserver.py\n" + "".join(f"{k} = {v}\n" for k, v in conf.items()))
@@ -133,6 +129,12 @@ def run_under_own_server(argv: list[str], *, datadir: Path | None = None, shared
                 return child.wait()
             except KeyboardInterrupt:
                 continue
+
+
+def rerun_under_own_server(script: str, argv: list[str], *, datadir: Path | None = None) -> int:
+    """A bench's ``--pg own``: run ``script`` again with ``argv`` and ``--pg url``, against an own server."""
+    return run_under_own_server([sys.executable, str(Path(script).resolve()), *argv, "--pg", "url"],
+                                datadir=datadir)
 
 
 def main(argv: list[str]) -> int:

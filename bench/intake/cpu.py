@@ -62,7 +62,7 @@ def _count_redis_calls() -> dict:
     return counts
 
 
-def _xacts(dbname: str) -> tuple[int, int, int]:
+def _db_counters(dbname: str) -> tuple[int, int, int]:
     """The database's transactions, and its blocks found in shared buffers and read from the OS (misses)."""
     import psycopg
 
@@ -185,10 +185,9 @@ def main(argv: list[str]) -> int:
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
     if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
-        from bench.pgserver import KEPT_DATADIR, run_under_own_server
+        from bench.pgserver import KEPT_DATADIR, rerun_under_own_server
 
-        return run_under_own_server([sys.executable, str(Path(__file__).resolve()), *argv, "--pg", "url"],
-                                    datadir=KEPT_DATADIR if args.keep_db else None)
+        return rerun_under_own_server(__file__, argv, datadir=KEPT_DATADIR if args.keep_db else None)
 
     import redis
     from sqlalchemy import create_engine, text
@@ -278,7 +277,7 @@ def main(argv: list[str]) -> int:
         n = args.requests
         for r in range(args.rounds):
             first = args.warmup + r * n
-            pg0, (x0, hit0, read0) = _pg_cpu(dbname), _xacts(dbname)
+            pg0, (x0, hit0, read0) = _pg_cpu(dbname), _db_counters(dbname)
             c0, w0 = time.process_time(), time.perf_counter()
             wt0, rc0, gc0 = waits.snapshot(), redis_calls["n"], collector.snapshot()
             if prof:
@@ -290,7 +289,7 @@ def main(argv: list[str]) -> int:
             w1 = time.perf_counter()
             time.sleep(1.2)  # the relay publishes the tail; counters are flushed once a second
             c1 = time.process_time()
-            pg1, (x1, hit1, read1) = _pg_cpu(dbname), _xacts(dbname)
+            pg1, (x1, hit1, read1) = _pg_cpu(dbname), _db_counters(dbname)
             wt1, gc1 = waits.snapshot(), collector.snapshot()
             rounds.append({"cpu_ms_per_request": 1000 * (c1 - c0) / n, "wall_ms_per_request": 1000 * (w1 - w0) / n,
                            "pg_cpu_ms_per_request": 1000 * (pg1 - pg0) / n,

@@ -647,9 +647,9 @@ def table(res: dict) -> str:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
-        from bench.pgserver import run_under_own_server
+        from bench.pgserver import rerun_under_own_server
 
-        return run_under_own_server([sys.executable, str(Path(__file__).resolve()), *argv, "--pg", "url"])
+        return rerun_under_own_server(__file__, argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     if shutil.which("wrk") is None:
