@@ -8,7 +8,7 @@ columns, casts and quoting as its own INSERTs) once per shape, compiled once wit
 placeholders and run on a psycopg ``RawCursor`` of the session's connection (no SQLAlchemy execution
 layer, no query conversion by psycopg).  The parameters get here what SQLAlchemy's column types would
 have done to them: aware times to UTC (``UTCDateTime``), JSON columns wrapped for psycopg (``JSON``:
-``json.dumps`` of the value, ``None`` as JSON ``null``).  SQLAlchemy's cursor events do not see it.
+``jsoncodec.dumps_bytes`` of the value, ``None`` as JSON ``null``).  SQLAlchemy's cursor events do not see it.
 
 Constraints are checked as with separate INSERTs: the foreign keys of petitioners and history on
 the petition inserted by the same statement hold (they are checked at the end of the statement),
@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import JSON
 
+from shared import jsoncodec
 from shared.db import UTCDateTime
 
 #: (table, rows) in the order the statement writes them; the last table is the statement's main INSERT.
@@ -89,7 +90,7 @@ def write(conn: Connection | Direct, batch: Batch) -> None:
     params = []
     for n, i, column, kind in sources:
         value = batch[n][1][i][column]
-        params.append(value if kind == _PLAIN else _utc(value) if kind == _TIME else Json(value))
+        params.append(value if kind == _PLAIN else _utc(value) if kind == _TIME else Json(value, jsoncodec.dumps_bytes))
     run_raw(conn, sql, params)
 
 

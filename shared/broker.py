@@ -24,6 +24,7 @@ from dramatiq.middleware import Middleware, Retries
 from marshmallow import ValidationError
 
 from shared.config import Settings
+from shared.jsoncodec import MessageEncoder
 from shared.contracts import Envelope, load_envelope
 from shared.observability import metrics_for, reset_correlation_id, set_correlation_id
 
@@ -103,6 +104,11 @@ class OutboxConfirmMiddleware(Middleware):
             confirmer(message.message_id, failed=failed, error=error)
         except Exception:
             log.exception("could not confirm message %s", message.message_id)
+
+
+#: Messages are JSON as with dramatiq's own encoder, through orjson (``shared.jsoncodec``): the relay writes
+#: one per outbox row, every consumer reads one per delivery.
+dramatiq.set_encoder(MessageEncoder())
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:

@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from shared import jsoncodec
+
 #: Execution option marking a read-only session (SQLite begins it without taking the write lock).
 READONLY = "xinfang_readonly"
 
@@ -109,6 +111,8 @@ def create_db_engine(url: str, **kwargs) -> Engine:
     PostgreSQL connections are checked only after idling (``_ping_when_idle``; ``ping_idle=False``
     turns that off, ``pool_pre_ping=True`` asks for SQLAlchemy's ping on every checkout instead)."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", jsoncodec.dumps)  # JSON columns through orjson (shared.jsoncodec)
+    kwargs.setdefault("json_deserializer", jsoncodec.loads)
     ping_idle = kwargs.pop("ping_idle", True) and not kwargs.get("pool_pre_ping", False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -13,7 +13,6 @@ In the embedded default the broker lives in memory, so "published" is not yet
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ from sqlalchemy import Index, Integer, String, Text, bindparam, delete, func, in
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
-from shared import clock
+from shared import clock, jsoncodec
 from shared.broker import enqueue_many
 from shared.bulk import bulk_insert
 from shared.contracts import ROUTES, dump_envelope, envelope_for
@@ -93,8 +92,6 @@ class InboxMixin:
     processed_at: Mapped[datetime] = mapped_column(index=True)
 
 
-#: ``json.dumps(obj, ensure_ascii=False)`` without building an encoder per call (same output).
-_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _new_ids(count: int) -> list[str]:
@@ -124,7 +121,7 @@ def _outbox_rows(payloads: Iterable[Any], *, producer: str,
         routes = ROUTES.get(envelope.type)
         if not routes:
             raise LookupError(f"no consumer is routed for {envelope.type}")
-        body = _encode_json(dump_envelope(envelope))
+        body = jsoncodec.dumps(dump_envelope(envelope))
         for queue_name, actor_name in routes:
             row_id = next(ids, None) or new_id()
             rows.append({"id": row_id, "event_id": envelope.id, "message_type": envelope.type,
@@ -255,7 +252,7 @@ class OutboxRelay:
             rows.sort(key=lambda r: (r.created_at, r.id))
             messages = []
             for row in rows:
-                body = json.loads(row.body)
+                body = jsoncodec.loads(row.body)
                 messages.append(dramatiq.Message(
                     queue_name=row.queue_name, actor_name=row.actor_name, args=(body,), kwargs={},
                     options={"producer": self.service, "correlation_id": body.get("correlation_id", "")},

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from shared import auth
+from shared.jsoncodec import FastJSONProvider
 from shared.observability import (CORRELATION_HEADER, exposition_registry, get_correlation_id, reset_correlation_id,
                                   set_correlation_id)
 from shared.runtime import ServiceRuntime
@@ -91,7 +92,7 @@ def make_service_app(runtime: ServiceRuntime, *, title: str, blueprints: Iterabl
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         JSON_AS_ASCII=False,
     )
-    app.json.ensure_ascii = False
+    app.json = FastJSONProvider(app)  # orjson (shared.jsoncodec); non-ASCII as it is
     app.extensions["xinfang_runtime"] = runtime
     api = ServiceApi(app)
     for bp in blueprints:

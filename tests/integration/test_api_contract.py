@@ -1,6 +1,8 @@
 """The HTTP surface every service shares: auth, the error envelope, docs, health, metrics."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -119,7 +121,7 @@ def test_correlation_id_is_echoed_and_kept(system, clients):
             outbox = system.runtimes[service].outbox_model
             # (assign's directory.changed rows come from loading the directory at start, not from this request)
             bodies = [row.body for row in s.scalars(select(outbox).where(outbox.message_type != "directory.changed"))]
-        assert bodies and all('"correlation_id": "trace-42"' in b for b in bodies), service
+        assert bodies and all(json.loads(b)["correlation_id"] == "trace-42" for b in bodies), service
 
 
 def test_resend_of_the_same_county_number_returns_the_existing_petition(system, clients):

@@ -1,0 +1,101 @@
+"""JSON through orjson where the services spend time on it, with the standard library's output as the rule.
+
+Every registration is JSON four times over: the request body parsed, the response written, the event's
+envelope written into the outbox, and that envelope read back and written again into the broker's message.
+The standard library's encoder and decoder were about a tenth of a registration's CPU (``bench/intake``);
+orjson does the same work in native code several times faster.
+
+What stays exactly as before: what is accepted and what is refused.  orjson is stricter than ``json`` in a
+few places (integers beyond 64 bits, non-string keys, lone surrogates in input); each function here falls
+back to the standard library when orjson refuses (or, reading, would turn a big integer into a float), so a value ``json`` took is still taken and one it refused
+(a ``datetime`` where no ``default`` converts it) still raises ``TypeError``.  The text differs only in form:
+non-ASCII characters are written as they are (as the services already asked of ``json``), floats in their
+shortest form either way.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+import dramatiq
+import orjson
+from flask import Response
+from flask.json.provider import DefaultJSONProvider
+
+#: Datetimes, dates and times and dataclasses go to ``default`` as they do with ``json`` (orjson would
+#: otherwise write them itself, in formats that differ from Flask's); string subclasses (``Markup``) and
+#: enums are written as ``json`` writes them.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps_bytes(value: Any, *, default: Callable[[Any], Any] | None = None) -> bytes:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)`` as UTF-8."""
+    try:
+        return orjson.dumps(value, default=default or _refuse, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a non-string key, or really refused
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default).encode()
+
+
+def dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """``dumps_bytes`` as text (SQLAlchemy's ``json_serializer``, the outbox's bodies)."""
+    return dumps_bytes(value, default=default).decode()
+
+
+#: 19 digits in a row: perhaps an integer beyond 64 bits, which orjson would read as a float (json: an int).
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """``json.loads(data)``; ``json.JSONDecodeError`` (orjson's is a subclass) for what ``json`` refuses.
+    A document with 19 digits in a row goes to ``json`` itself, which keeps big integers exact."""
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_NUMBER.search(raw) is not None:
+        return json.loads(data)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # what only orjson refuses (a lone surrogate, NaN) or the real error
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON (request bodies, ``jsonify``, flask-smorest's responses) through ``dumps_bytes`` /
+    ``loads``.  Keys keep their order (the schemas' field order) instead of being sorted; non-ASCII is written
+    as it is.  A call with ``json.dumps`` options of its own (``indent`` in debug mode) goes to Flask's."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs.keys() - {"default", "separators"}:
+            return super().dumps(obj, **kwargs)
+        return dumps(obj, default=kwargs.get("default", self.default))
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads(s) if not kwargs else super().loads(s, **kwargs)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(obj)
+        return self._app.response_class(dumps_bytes(obj, default=self.default) + b"\n", mimetype=self.mimetype)
+
+
+class MessageEncoder(dramatiq.JSONEncoder):
+    """Dramatiq's message encoding (the broker's wire format is JSON either way; a message written by one
+    encoder is read by the other)."""
+
+    def encode(self, data: dict) -> bytes:
+        return dumps_bytes(data)
+
+    def decode(self, data: bytes) -> dict:
+        if _LONG_NUMBER.search(data) is None:
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+        return super().decode(data)  # big integers exact, and dramatiq's DecodeError for what is not JSON
