@@ -15,7 +15,6 @@ shortest form either way.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable
 
 import dramatiq
@@ -46,20 +45,30 @@ def dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     return dumps_bytes(value, default=default).decode()
 
 
-#: 19 digits in a row: perhaps an integer beyond 64 bits, which orjson would read as a float (json: an int).
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+def _has_float(value: Any) -> bool:
+    """Whether a parsed document holds a float anywhere (a walk costs less than a regex over its text)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            return True
+    return False
 
 
 def loads(data: str | bytes | bytearray) -> Any:
     """``json.loads(data)``; ``json.JSONDecodeError`` (orjson's is a subclass) for what ``json`` refuses.
-    A document with 19 digits in a row goes to ``json`` itself, which keeps big integers exact."""
-    raw = data.encode() if isinstance(data, str) else data
-    if _LONG_NUMBER.search(raw) is not None:
-        return json.loads(data)
+    orjson reads an integer beyond 64 bits as a float: a document with a float in it is read again by
+    ``json``, which keeps such integers exact (floats are rare in these documents)."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)  # what only orjson refuses (a lone surrogate, NaN) or the real error
+    return json.loads(data) if _has_float(value) else value
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -93,9 +102,8 @@ class MessageEncoder(dramatiq.JSONEncoder):
         return dumps_bytes(data)
 
     def decode(self, data: bytes) -> dict:
-        if _LONG_NUMBER.search(data) is None:
-            try:
-                return orjson.loads(data)
-            except orjson.JSONDecodeError:
-                pass
-        return super().decode(data)  # big integers exact, and dramatiq's DecodeError for what is not JSON
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return super().decode(data)  # dramatiq's DecodeError for what is not JSON
+        return super().decode(data) if _has_float(value) else value  # big integers exact

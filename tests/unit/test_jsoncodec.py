@@ -47,6 +47,8 @@ def test_what_json_refuses_is_still_refused():
 def test_loads_accepts_what_json_accepts_and_refuses_what_it_refuses():
     assert jsoncodec.loads('{"a": [1, 2.5, "信"]}') == {"a": [1, 2.5, "信"]}
     assert jsoncodec.loads(b'{"big": 123456789012345678901234567890}') == {"big": 123456789012345678901234567890}
+    mixed = jsoncodec.loads('{"score": 0.5, "big": 1180591620717411303424, "ids": [18446744073709551616]}')
+    assert mixed == {"score": 0.5, "big": 2 ** 70, "ids": [2 ** 64]} and type(mixed["big"]) is int
     assert jsoncodec.loads('"\\ud800"') == "\ud800"  # a lone surrogate: orjson refuses, json takes it
     assert jsoncodec.loads("NaN") != jsoncodec.loads("NaN")  # json's extension, kept
     for bad in ('{"a": ', "{'a': 1}", "", "[1,]"):
