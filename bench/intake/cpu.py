@@ -44,6 +44,57 @@ def _pg_cpu(dbname: str) -> float:
     return sum(_cpu_of(p) or 0 for p in pids)
 
 
+class Callgrind:
+    """Instructions executed by this process between ``start`` and ``stop``, when it runs under ``valgrind
+    --tool=callgrind --instr-atstart=no`` (``--callgrind``): ``callgrind_control`` zeroes the counters and
+    turns instrumentation on, then off, and dumps them to a file whose ``totals:`` line is read back.
+    Instructions, unlike seconds, do not depend on what the machine's other users do: the same code on the
+    same requests counts the same within a fraction of a percent, so before/after differences of 1-2 %
+    show, where CPU time moves by ±20 %.  They do not weigh cache misses or system calls (PostgreSQL's CPU
+    is measured apart), and under valgrind the process runs ~50 times slower."""
+
+    def __init__(self, out_file: str) -> None:
+        self.out_file, self.pid = out_file, str(os.getpid())
+
+    def _control(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run(["callgrind_control", *args, self.pid], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._control("--zero")
+        self._control("--instr=on")
+
+    def stop(self) -> int:
+        import glob
+
+        self._control("--instr=off")
+        before = set(glob.glob(self.out_file + ".*"))
+        self._control("--dump")
+        dumped = sorted(set(glob.glob(self.out_file + ".*")) - before, key=os.path.getmtime)
+        for line in Path(dumped[-1]).read_text().splitlines():
+            if line.startswith("totals:"):  # (its "summary:" line is 0 after a --zero)
+                return int(line.split()[1])
+        raise RuntimeError(f"no instruction count in {dumped[-1]}")
+
+
+def _under_callgrind(argv: list[str]) -> int:
+    """This command again under valgrind's callgrind, instrumentation off until ``Callgrind.start``."""
+    import subprocess
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="xfb-cg-")) / "callgrind.out"
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+               sys.executable, str(Path(__file__).resolve()), *argv]
+    env = dict(os.environ, XFB_CALLGRIND_OUT=str(out))
+    try:
+        return subprocess.run(command, env=env).returncode
+    finally:
+        for f in out.parent.iterdir():
+            f.unlink()
+        out.parent.rmdir()
+
+
 def _count_redis_calls() -> dict:
     """Counts Redis commands sent from the request thread (rate limit; the relay's are in its own thread)."""
     import threading
@@ -181,6 +232,10 @@ def main(argv: list[str]) -> int:
                     help="fill database NAME once and keep it (with its fill result in /var/tmp) for later "
                          "runs with the same NAME: a 1,000,000 population takes ~13 min to build, then seconds "
                          "(each run adds its registrations; drop it with DROP DATABASE when done)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count the instructions this process executes per request (and per registration "
+                         "the relay publishes, with --relay none) under valgrind's callgrind: repeatable on a "
+                         "noisy machine, ~50 times slower (use --existing 2000 --requests 200 --warmup 20)")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
@@ -188,6 +243,9 @@ def main(argv: list[str]) -> int:
         from bench.pgserver import KEPT_DATADIR, rerun_under_own_server
 
         return rerun_under_own_server(__file__, argv, datadir=KEPT_DATADIR if args.keep_db else None)
+    if args.callgrind and "XFB_CALLGRIND_OUT" not in os.environ:
+        return _under_callgrind(argv)
+    callgrind = Callgrind(os.environ["XFB_CALLGRIND_OUT"]) if args.callgrind else None
 
     import redis
     from sqlalchemy import create_engine, text
@@ -282,8 +340,11 @@ def main(argv: list[str]) -> int:
             wt0, rc0, gc0 = waits.snapshot(), redis_calls["n"], collector.snapshot()
             if prof:
                 prof.enable()
+            if callgrind:
+                callgrind.start()
             for i in range(first, first + n):
                 send(i)
+            instructions = callgrind.stop() if callgrind else None
             if prof:
                 prof.disable()
             w1 = time.perf_counter()
@@ -300,7 +361,8 @@ def main(argv: list[str]) -> int:
                            "pg_waits_other_threads_per_request": (wt1["other"] - wt0["other"]) / n,
                            "redis_calls_per_request_thread": (redis_calls["n"] - rc0) / n,
                            **{f"gc{g}_runs_per_1000": 1000 * (gc1[g][0] - gc0[g][0]) / n for g in range(3)},
-                           "gc_ms_per_request": 1000 * sum(gc1[g][1] - gc0[g][1] for g in range(3)) / n})
+                           "gc_ms_per_request": 1000 * sum(gc1[g][1] - gc0[g][1] for g in range(3)) / n,
+                           **({"instructions_per_request": instructions / n} if callgrind else {})})
             print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
         relay_batched = None
         if args.relay == "none":
@@ -311,12 +373,16 @@ def main(argv: list[str]) -> int:
             for size in [int(b) for b in args.relay_batches.split(",")]:
                 runtime.relay.batch_size = size
                 c0, p0 = time.process_time(), _pg_cpu(dbname)
+                if callgrind:
+                    callgrind.start()
                 published = runtime.relay.drain()
+                instructions = callgrind.stop() if callgrind else None
                 c1 = time.process_time()
                 time.sleep(1.2)
                 relay_batched[f"batch_{size}"] = {
                     "rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / (published / 2), 3),
-                    "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3)}
+                    "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3),
+                    **({"instructions_per_request": round(instructions / (published / 2))} if callgrind else {})}
                 with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("UPDATE outbox SET status = 'pending' WHERE status = 'published'"))
                     conn.execute(text("VACUUM ANALYZE outbox"))  # every size starts from the same table
