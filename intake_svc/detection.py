@@ -37,6 +37,12 @@ class Detection:
     cross_level: bool = False
     no_longer_accepted: bool = False
 
+    def as_dict(self) -> dict:
+        """``dataclasses.asdict(self)`` (the reasons list copied), without its recursion into every value."""
+        return {"repeat_of": self.repeat_of, "repeat_of_display_no": self.repeat_of_display_no,
+                "repeat_score": self.repeat_score, "repeat_reasons": list(self.repeat_reasons),
+                "reflow": self.reflow, "cross_level": self.cross_level, "no_longer_accepted": self.no_longer_accepted}
+
 
 @lru_cache(maxsize=1)
 def matcher() -> MatterMatcher:

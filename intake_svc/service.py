@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from types import SimpleNamespace
@@ -303,7 +303,7 @@ class _Draft:
                        for seq, (person, (id_number, phone), (id_blind, phone_blind))
                        in enumerate(zip(self.people, self.plain, self.blinds, strict=True))]
         change = {"petition_id": row["id"], "at": clock.now(), "actor": row["registrar"], "action": "registered",
-                  "changes": {"display_no": row["display_no"], "detection": asdict(found)}}
+                  "changes": {"display_no": row["display_no"], "detection": found.as_dict()}}
         # What the caller reads back (response, event): the stored values as plain attributes; ORM
         # instances would cost more to build than the inserts and are never flushed anyway.
         petition = SimpleNamespace(**row, petitioners=[SimpleNamespace(**p) for p in person_rows])

@@ -207,6 +207,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=45)
+    ap.add_argument("--profile-out", type=Path, default=None, help="with --profile: also save the pstats there")
     ap.add_argument("--pre-ping", action="store_true",
                     help="experiment: SQLAlchemy's pre-ping on every checkout (shared/db.py's default before it "
                          "pinged only connections that sat idle)")
@@ -397,6 +398,8 @@ def main(argv: list[str]) -> int:
         if relay_batched:
             out["relay_drained_afterwards"] = relay_batched
         print(json.dumps(out))
+        if prof and args.profile_out:
+            prof.dump_stats(str(args.profile_out))
         if prof:
             s = io.StringIO()
             pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(args.top)

@@ -89,3 +89,17 @@ def test_phone_matches_when_there_is_no_identity_number(intake):
     first = intake.post(full_body(channel="来电", request_text=PROPERTY, petitioners=caller)).json
     again = intake.post(full_body(channel="来电", request_text=PARAPHRASE, petitioners=caller)).json
     assert again["detection"]["repeat_of"] == first["id"]
+
+
+def test_detection_as_dict_is_dataclasses_asdict():
+    """The history entry's copy of detection (``Detection.as_dict``) keeps up with the dataclass's fields."""
+    import dataclasses
+
+    from intake_svc.detection import Detection
+
+    found = Detection(repeat_of="p1", repeat_of_display_no="41010220260304001", repeat_score=0.91,
+                      repeat_reasons=["same_person", "same_location"], reflow=True, cross_level=True,
+                      no_longer_accepted=True)
+    assert found.as_dict() == dataclasses.asdict(found)
+    assert list(found.as_dict()) == [f.name for f in dataclasses.fields(Detection)]
+    assert found.as_dict()["repeat_reasons"] is not found.repeat_reasons
