@@ -40,11 +40,12 @@ EMIT_BATCH = "xinfang_emit_batch"
 #: Session flag set by ``emit``: the commit should wake the relay.
 OUTBOX_WRITTEN = "xinfang_outbox_written"
 #: Under load (commits arrived while the relay was draining) it waits this long after a wake-up so
-#: that one transaction carries many rows; otherwise it publishes at once.  A batch's cost is mostly
-#: fixed (a transaction and a Redis pipeline): per registration 1.08 ms of CPU at 2 rows a batch,
-#: 0.22 at 32 (bench/intake/cpu.py --relay-batches); 50 ms gathers dozens of rows at a few hundred
-#: registrations a second, and a message is at most that much later.
-COALESCE_SECONDS = 0.05
+#: that one transaction carries many rows; otherwise it publishes at once.  Part of a batch's cost is
+#: fixed (a transaction and a Redis pipeline): per registration 1.08 ms of CPU at 2 rows a batch, 0.22 at
+#: 32 (bench/intake/cpu.py --relay-batches); in instructions (``--callgrind``) 736 k at 24 rows, 626 k at
+#: 48, 596 k at 96.  A web worker takes a little over 200 registrations a second under load, so 100 ms
+#: gathers ~45 rows (50 ms: ~22, 2 % more CPU per registration in all); a message is at most that much later.
+COALESCE_SECONDS = 0.1
 #: The relay's transaction settings on PostgreSQL, in one statement (see ``OutboxRelay.publish_pending``): its
 #: marks need not wait for the WAL flush, and its claim reads the pending index in order (an index scan), never
 #: through a bitmap.
