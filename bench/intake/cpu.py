@@ -78,6 +78,49 @@ class Callgrind:
         raise RuntimeError(f"no instruction count in {dumped[-1]}")
 
 
+def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind | None) -> dict:
+    """run.py's baseline app (bare Flask + marshmallow + SQLAlchemy, one INSERT) measured as intake is here: ``n``
+    requests through the test client after ``warmup``, process and PostgreSQL CPU per request and, under
+    ``--callgrind``, instructions.  Its scratch database is dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bench.intake import baseline_app
+    from bench.intake.data import PLACEHOLDER, baseline_bodies
+
+    dbname = f"xfb_intakecpu_{tag}_baseline"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+    try:
+        url = make_url(PG_ADMIN_URL).set(database=dbname).render_as_string(hide_password=False)
+        baseline_app.create_schema(url)
+        app = baseline_app.create_app(url)
+        client = app.test_client()
+        bodies = baseline_bodies(world, warmup + n)
+        headers = {"Content-Type": "application/json"}
+
+        def send(i: int) -> None:
+            resp = client.post("/register", data=bodies[i].replace(PLACEHOLDER, f"b{tag}-{i}", 1).encode(),
+                               headers=headers)
+            if resp.status_code != 201:
+                raise RuntimeError(f"baseline: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+
+        for i in range(warmup):
+            send(i)
+        pg0, c0 = _pg_cpu(dbname), time.process_time()
+        if callgrind:
+            callgrind.start()
+        for i in range(warmup, warmup + n):
+            send(i)
+        instructions = callgrind.stop() if callgrind else None
+        c1, pg1 = time.process_time(), _pg_cpu(dbname)
+        return {"cpu_ms_per_request": round(1000 * (c1 - c0) / n, 3), "pg_cpu_ms_per_request": round(1000 * (pg1 - pg0) / n, 3),
+                **({"instructions_per_request": round(instructions / n)} if callgrind else {})}
+    finally:  # (FORCE: the app's pooled connections are closed by the server)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+
+
 def _under_callgrind(argv: list[str]) -> int:
     """This command again under valgrind's callgrind, instrumentation off until ``Callgrind.start``."""
     import subprocess
@@ -237,6 +280,10 @@ def main(argv: list[str]) -> int:
                     help="also count the instructions this process executes per request (and per registration "
                          "the relay publishes, with --relay none) under valgrind's callgrind: repeatable on a "
                          "noisy machine, ~50 times slower (use --existing 2000 --requests 200 --warmup 20)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="then the same for run.py's baseline app (bench/intake/baseline_app.py) in this process, "
+                         "on a scratch database of the same server: its CPU (and with --callgrind instructions) "
+                         "per request beside intake's, and the ratio")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
@@ -397,6 +444,11 @@ def main(argv: list[str]) -> int:
         out.update(outbox_pending_after=pending, flagged_repeat_total=repeats)
         if relay_batched:
             out["relay_drained_afterwards"] = relay_batched
+        if args.baseline:
+            out["baseline"] = _baseline(admin, tag, world, n, args.warmup, callgrind)
+            if callgrind and relay_batched:
+                ours = out["instructions_per_request"] + max(b["instructions_per_request"] for b in relay_batched.values())
+                out["instructions_ratio_baseline_to_intake"] = round(out["baseline"]["instructions_per_request"] / ours, 3)
         print(json.dumps(out))
         if prof and args.profile_out:
             prof.dump_stats(str(args.profile_out))
