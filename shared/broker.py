@@ -24,8 +24,8 @@ from dramatiq.middleware import Middleware, Retries
 from marshmallow import ValidationError
 
 from shared.config import Settings
-from shared.jsoncodec import MessageEncoder
 from shared.contracts import Envelope, load_envelope
+from shared.jsoncodec import MessageEncoder
 from shared.observability import metrics_for, reset_correlation_id, set_correlation_id
 
 if TYPE_CHECKING:
