@@ -7,8 +7,9 @@ orjson does the same work in native code several times faster.
 
 What stays exactly as before: what is accepted and what is refused.  orjson is stricter than ``json`` in a
 few places (integers beyond 64 bits, non-string keys, lone surrogates in input); each function here falls
-back to the standard library when orjson refuses (or, reading, would turn a big integer into a float), so a value ``json`` took is still taken and one it refused
-(a ``datetime`` where no ``default`` converts it) still raises ``TypeError``.  The text differs only in form:
+back to the standard library when orjson refuses (or, reading, would turn a big integer into a float), so
+a value ``json`` took is still taken and one it refused (a ``datetime`` where no ``default`` converts it)
+still raises ``TypeError``.  The text differs only in form:
 non-ASCII characters are written as they are (as the services already asked of ``json``), floats in their
 shortest form either way.
 """
@@ -28,14 +29,10 @@ from flask.json.provider import DefaultJSONProvider
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def dumps_bytes(value: Any, *, default: Callable[[Any], Any] | None = None) -> bytes:
     """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)`` as UTF-8."""
     try:
-        return orjson.dumps(value, default=default or _refuse, option=_OPTIONS)
+        return orjson.dumps(value, default=default, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a non-string key, or really refused
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default).encode()
 
@@ -103,7 +100,6 @@ class MessageEncoder(dramatiq.JSONEncoder):
 
     def decode(self, data: bytes) -> dict:
         try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return super().decode(data)  # dramatiq's DecodeError for what is not JSON
-        return super().decode(data) if _has_float(value) else value  # big integers exact
+            return loads(data)
+        except ValueError:  # not JSON, or not UTF-8: dramatiq's own DecodeError for it
+            return super().decode(data)

@@ -93,8 +93,6 @@ class InboxMixin:
     processed_at: Mapped[datetime] = mapped_column(index=True)
 
 
-
-
 def _new_ids(count: int) -> list[str]:
     """``count`` of ``shared.db.new_id`` (random UUID4 as 32 hex characters) from one ``os.urandom`` call:
     the version (4) and variant (RFC 4122) bits set as ``uuid.uuid4`` sets them."""
