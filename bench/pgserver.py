@@ -79,11 +79,36 @@ def settings(shared_buffers: str | None = None) -> dict[str, str]:
     }
 
 
+def _start_under_callgrind(bindir: Path, datadir: Path, port: int, out_dir: Path) -> None:
+    """The postmaster under valgrind's callgrind; returns once the server accepts connections.  Each backend is
+    a fork of the postmaster, so it runs under callgrind too: it counts from its fork and writes its total
+    to ``out_dir/pg.<pid>`` when it exits (valgrind's gdbserver, which ``callgrind_control`` talks to, does
+    not follow a fork: counting cannot be switched on and off in a backend)."""
+    import psycopg
+
+    if os.geteuid() == 0:
+        shutil.chown(out_dir, "postgres", "postgres")
+    with open(datadir / "server.log", "ab") as log_file:
+        subprocess.Popen(_as_owner(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/pg.%p", str(bindir / "postgres"),
+                                    "-D", str(datadir), "-p", str(port), "-k", str(datadir)]),
+                         stdout=log_file, stderr=log_file, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 @contextlib.contextmanager
 def own_server(datadir: Path | None = None, *, shared_buffers: str | None = None,
-               log=print) -> Iterator[str]:
+               log=print, callgrind_dir: Path | None = None) -> Iterator[str]:
     """Start (initdb first when ``datadir`` is new or None) and yield the admin URL; stop at the end, and
-    remove the folder unless ``datadir`` was given."""
+    remove the folder unless ``datadir`` was given.  ``callgrind_dir``: the server runs under valgrind's
+    callgrind (``_start_under_callgrind``), ~50 times slower."""
     bindir = _bindir()
     scratch = datadir is None
     if scratch:
@@ -104,12 +129,15 @@ def own_server(datadir: Path | None = None, *, shared_buffers: str | None = None
         conf = settings(shared_buffers)
         (datadir / "postgresql.auto.conf").write_text(
             "# bench/pgserver.py\n" + "".join(f"{k} = {v}\n" for k, v in conf.items()))
-        options = f"-p {port} -k {datadir}"
-        subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l",
-                                  str(datadir / "server.log"), "-w", "-t", "120", "start"]),
-                       check=True, stdout=subprocess.DEVNULL)
+        if callgrind_dir is not None:
+            _start_under_callgrind(bindir, datadir, port, callgrind_dir)
+        else:
+            subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", f"-p {port} -k {datadir}",
+                                      "-l", str(datadir / "server.log"), "-w", "-t", "120", "start"]),
+                           check=True, stdout=subprocess.DEVNULL)
         log(f"[pgserver] PostgreSQL on 127.0.0.1:{port}: "
-            + ", ".join(f"{k}={conf[k]}" for k in ("shared_buffers", "effective_cache_size", "autovacuum")))
+            + ", ".join(f"{k}={conf[k]}" for k in ("shared_buffers", "effective_cache_size", "autovacuum"))
+            + (" (under callgrind)" if callgrind_dir is not None else ""))
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         finally:
@@ -120,10 +148,15 @@ def own_server(datadir: Path | None = None, *, shared_buffers: str | None = None
             shutil.rmtree(datadir, ignore_errors=True)
 
 
-def run_under_own_server(argv: list[str], *, datadir: Path | None = None, shared_buffers: str | None = None) -> int:
-    """Run ``argv`` (a command) with ``XINFANG_BENCH_PG_URL`` set to an own server's admin URL."""
-    with own_server(datadir, shared_buffers=shared_buffers) as url:
-        child = subprocess.Popen(argv, env={**os.environ, "XINFANG_BENCH_PG_URL": url})
+def run_under_own_server(argv: list[str], *, datadir: Path | None = None, shared_buffers: str | None = None,
+                         callgrind_dir: Path | None = None) -> int:
+    """Run ``argv`` (a command) with ``XINFANG_BENCH_PG_URL`` set to an own server's admin URL (and, with
+    ``callgrind_dir``, ``XFB_PG_CALLGRIND_DIR`` to where its backends dump their counts)."""
+    with own_server(datadir, shared_buffers=shared_buffers, callgrind_dir=callgrind_dir) as url:
+        env = {**os.environ, "XINFANG_BENCH_PG_URL": url}
+        if callgrind_dir is not None:
+            env["XFB_PG_CALLGRIND_DIR"] = str(callgrind_dir)
+        child = subprocess.Popen(argv, env=env)
         while True:  # Ctrl-C reaches the child too: let it clean up its databases before the server stops
             try:
                 return child.wait()
@@ -131,10 +164,11 @@ def run_under_own_server(argv: list[str], *, datadir: Path | None = None, shared
                 continue
 
 
-def rerun_under_own_server(script: str, argv: list[str], *, datadir: Path | None = None) -> int:
+def rerun_under_own_server(script: str, argv: list[str], *, datadir: Path | None = None,
+                           callgrind_dir: Path | None = None) -> int:
     """A bench's ``--pg own``: run ``script`` again with ``argv`` and ``--pg url``, against an own server."""
     return run_under_own_server([sys.executable, str(Path(script).resolve()), *argv, "--pg", "url"],
-                                datadir=datadir)
+                                datadir=datadir, callgrind_dir=callgrind_dir)
 
 
 def main(argv: list[str]) -> int:

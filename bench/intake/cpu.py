@@ -51,34 +51,115 @@ class Callgrind:
     Instructions, unlike seconds, do not depend on what the machine's other users do: the same code on the
     same requests counts the same within a fraction of a percent, so before/after differences of 1-2 %
     show, where CPU time moves by ±20 %.  They do not weigh cache misses or system calls (PostgreSQL's CPU
-    is measured apart), and under valgrind the process runs ~50 times slower."""
+    is measured apart, or counted by ``PgLifetimes``), and under valgrind the process runs ~50 times slower."""
 
     def __init__(self, out_file: str) -> None:
-        self.out_file, self.pid = out_file, str(os.getpid())
+        self.out_file, self.pid = out_file, os.getpid()
 
-    def _control(self, *args: str) -> None:
-        import subprocess
-
-        subprocess.run(["callgrind_control", *args, self.pid], check=True, capture_output=True)
+    def _pids(self) -> dict[int, str]:
+        """The processes counted, each with its dump file's prefix."""
+        return {self.pid: self.out_file}
 
     def start(self) -> None:
-        self._control("--zero")
-        self._control("--instr=on")
+        self.counted = self._pids()
+        for pid in self.counted:
+            _callgrind_control(pid, "--zero")
+            _callgrind_control(pid, "--instr=on")
 
     def stop(self) -> int:
-        import glob
-
-        self._control("--instr=off")
-        before = set(glob.glob(self.out_file + ".*"))
-        self._control("--dump")
-        dumped = sorted(set(glob.glob(self.out_file + ".*")) - before, key=os.path.getmtime)
-        for line in Path(dumped[-1]).read_text().splitlines():
-            if line.startswith("totals:"):  # (its "summary:" line is 0 after a --zero)
-                return int(line.split()[1])
-        raise RuntimeError(f"no instruction count in {dumped[-1]}")
+        total = 0
+        for pid, prefix in self.counted.items():
+            _callgrind_control(pid, "--instr=off")
+            total += _dumped_total(pid, prefix)
+        return total
 
 
-def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind | None) -> dict:
+def _callgrind_control(pid: int, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def _dumped_total(pid: int, prefix: str) -> int:
+    """Dump ``pid``'s counters and read the dump's ``totals:`` line (its "summary:" line is 0 after a --zero)."""
+    import glob
+
+    before = set(glob.glob(prefix + ".*"))
+    _callgrind_control(pid, "--dump")
+    dumped = sorted(set(glob.glob(prefix + ".*")) - before, key=os.path.getmtime)
+    for line in Path(dumped[-1]).read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no instruction count in {dumped[-1]}")
+
+
+class PgLifetimes:
+    """Instructions the PostgreSQL backends of database ``dbname`` execute, on a server run under callgrind
+    (``--pg-callgrind``: ``bench.pgserver`` with ``callgrind_dir``).  valgrind's gdbserver, through which
+    ``callgrind_control`` switches counting on and off, does not follow a fork, so each backend counts from its
+    fork to its exit, when it writes ``pg.<pid>`` with its total.  ``close`` ends the backends (every SQLAlchemy
+    engine of the process on ``dbname`` is disposed; the next request connects anew) and sums their totals.
+    A phase's cost is then a difference: ``close`` after ``prime`` + ``n`` requests minus ``close`` after
+    ``prime`` requests alone, each on new connections, so that connecting and loading the catalog cancel out.
+    The server's own processes (WAL writer, checkpointer, autovacuum workers) are not counted: an autovacuum
+    worker on the database is no client backend."""
+
+    def __init__(self, out_dir: str, dbname: str) -> None:
+        self.out_dir, self.dbname = out_dir, dbname
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        from bench.intake.run import conninfo
+
+        with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
+            return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                                               "AND backend_type = 'client backend'", (self.dbname,))]
+
+    def close(self) -> int:
+        from sqlalchemy.engine import Engine
+
+        pids = self._backends()
+        for obj in gc.get_objects():
+            if isinstance(obj, Engine) and obj.url.database == self.dbname:
+                obj.dispose()
+        total, deadline = 0, time.monotonic() + 120
+        while left := self._backends():  # (a backend under callgrind takes a while to exit)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"[pg-callgrind] backends of {self.dbname} still connected: {left}")
+            time.sleep(0.2)
+        for pid in pids:
+            path = Path(self.out_dir) / f"pg.{pid}"
+            while True:
+                found = [line for line in (path.read_text().splitlines() if path.exists() else ())
+                         if line.startswith("totals:")]
+                if found:
+                    total += int(found[0].split()[1])
+                    path.unlink()
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"[pg-callgrind] no count from backend {pid} in {path}")
+                time.sleep(0.2)
+        return total
+
+    def measure(self, prime, run) -> tuple[int, object]:
+        """The instructions of ``run()`` ((prime + run) minus prime alone, each on new backends) and what it
+        returned."""
+        self.close()
+        prime()
+        alone = self.close()
+        prime()
+        result = run()
+        return self.close() - alone, result
+
+
+#: ``--pg-callgrind``: requests sent on new connections before the counted ones (and alone, to subtract):
+#: psycopg prepares a statement at its 5th execution on a connection.
+PRIME = 10
+
+
+def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind | None,
+              pg_callgrind_dir: str | None) -> dict:
     """run.py's baseline app (bare Flask + marshmallow + SQLAlchemy, one INSERT) measured as intake is here: ``n``
     requests through the test client after ``warmup``, process and PostgreSQL CPU per request and, under
     ``--callgrind``, instructions.  Its scratch database is dropped afterwards."""
@@ -96,7 +177,7 @@ def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind 
         baseline_app.create_schema(url)
         app = baseline_app.create_app(url)
         client = app.test_client()
-        bodies = baseline_bodies(world, warmup + n)
+        bodies = baseline_bodies(world, warmup + n + (n + 2 * PRIME if pg_callgrind_dir else 0))
         headers = {"Content-Type": "application/json"}
 
         def send(i: int) -> None:
@@ -114,8 +195,13 @@ def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind 
             send(i)
         instructions = callgrind.stop() if callgrind else None
         c1, pg1 = time.process_time(), _pg_cpu(dbname)
+        if pg_callgrind_dir:
+            extra = iter(range(warmup + n, warmup + 2 * n + 2 * PRIME))
+            pg_instructions, _ = PgLifetimes(pg_callgrind_dir, dbname).measure(
+                lambda: [send(next(extra)) for _ in range(PRIME)], lambda: [send(next(extra)) for _ in range(n)])
         return {"cpu_ms_per_request": round(1000 * (c1 - c0) / n, 3), "pg_cpu_ms_per_request": round(1000 * (pg1 - pg0) / n, 3),
-                **({"instructions_per_request": round(instructions / n)} if callgrind else {})}
+                **({"instructions_per_request": round(instructions / n)} if callgrind else {}),
+                **({"pg_instructions_per_request": round(pg_instructions / n)} if pg_callgrind_dir else {})}
     finally:  # (FORCE: the app's pooled connections are closed by the server)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
@@ -284,9 +370,27 @@ def main(argv: list[str]) -> int:
                     help="then the same for run.py's baseline app (bench/intake/baseline_app.py) in this process, "
                          "on a scratch database of the same server: its CPU (and with --callgrind instructions) "
                          "per request beside intake's, and the ratio")
+    ap.add_argument("--pg-callgrind", action="store_true",
+                    help="run the bench's own PostgreSQL server under callgrind too and count the instructions its "
+                         "backends execute per request (intake's, the relay's and, with --baseline, the baseline's): "
+                         "PostgreSQL's side of the work, repeatable like --callgrind (implies --pg own)")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
+    if args.pg_callgrind and "XFB_PG_CALLGRIND_DIR" not in os.environ:
+        import shutil
+        import tempfile
+
+        from bench.pgserver import rerun_under_own_server
+
+        if args.keep_db:
+            ap.error("--pg-callgrind starts a scratch server: no --keep-db")
+        out_dir = Path(tempfile.mkdtemp(prefix="xfb-pgcg-", dir="/var/tmp"))
+        try:
+            return rerun_under_own_server(__file__, [a for a in argv if a not in ("--pg", "own", "url")],
+                                          callgrind_dir=out_dir)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
     if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
         from bench.pgserver import KEPT_DATADIR, rerun_under_own_server
 
@@ -294,6 +398,7 @@ def main(argv: list[str]) -> int:
     if args.callgrind and "XFB_CALLGRIND_OUT" not in os.environ:
         return _under_callgrind(argv)
     callgrind = Callgrind(os.environ["XFB_CALLGRIND_OUT"]) if args.callgrind else None
+    pg_callgrind_dir = os.environ.get("XFB_PG_CALLGRIND_DIR") if args.pg_callgrind else None
 
     import redis
     from sqlalchemy import create_engine, text
@@ -337,6 +442,9 @@ def main(argv: list[str]) -> int:
             if args.keep_db:
                 kept.write_bytes(pickle.dumps(f))
         count = args.warmup + args.requests * args.rounds + 1
+        pg_lifetimes = PgLifetimes(pg_callgrind_dir, dbname) if pg_callgrind_dir else None
+        if pg_lifetimes:  # its own pass of --requests, after the rounds, each on new connections after PRIME
+            count += args.requests + 2 * PRIME
         # a kept database holds the earlier runs' registrations: new people and seeds after theirs
         earlier = _earlier_registrations(url) if reuse else 0
         bodies, _ = intake_bodies(world, f.repeat_people, count, seed=11 + earlier, new_base=5_000_000 + earlier)
@@ -412,28 +520,51 @@ def main(argv: list[str]) -> int:
                            "gc_ms_per_request": 1000 * sum(gc1[g][1] - gc0[g][1] for g in range(3)) / n,
                            **({"instructions_per_request": instructions / n} if callgrind else {})})
             print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
+        if pg_lifetimes:
+            extra = iter(range(args.warmup + args.requests * args.rounds + 1, count))
+            pg_request, _ = pg_lifetimes.measure(lambda: [send(next(extra)) for _ in range(PRIME)],
+                                                 lambda: [send(next(extra)) for _ in range(n)])
         relay_batched = None
         if args.relay == "none":
             # What the relay costs per registration (2 outbox rows) when it publishes in batches of a given
             # size (a relay process polling every XINFANG_OUTBOX_POLL_SECONDS takes up to 200 at a time):
             # drain everything the measured requests left, then set it pending again for the next size.
             relay_batched = {}
-            for size in [int(b) for b in args.relay_batches.split(",")]:
-                runtime.relay.batch_size = size
-                c0, p0 = time.process_time(), _pg_cpu(dbname)
-                if callgrind:
-                    callgrind.start()
-                published = runtime.relay.drain()
-                instructions = callgrind.stop() if callgrind else None
-                c1 = time.process_time()
-                time.sleep(1.2)
-                relay_batched[f"batch_{size}"] = {
-                    "rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / (published / 2), 3),
-                    "pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / (published / 2), 3),
-                    **({"instructions_per_request": round(instructions / (published / 2))} if callgrind else {})}
+
+            def reset_outbox() -> None:  # the drained rows pending again; every drain starts from the same table
                 with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("UPDATE outbox SET status = 'pending' WHERE status = 'published'"))
-                    conn.execute(text("VACUUM ANALYZE outbox"))  # every size starts from the same table
+                    conn.execute(text("VACUUM ANALYZE outbox"))
+
+            def touch_outbox() -> None:  # a query that loads the outbox table's catalog entries on a new backend
+                with runtime.engine.connect() as conn:
+                    conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'none'"))
+
+            for size in [int(b) for b in args.relay_batches.split(",")]:
+                runtime.relay.batch_size = size
+
+                def drain() -> dict:
+                    c0, p0 = time.process_time(), _pg_cpu(dbname)
+                    if callgrind:
+                        callgrind.start()
+                    published = runtime.relay.drain()
+                    instructions = callgrind.stop() if callgrind else None
+                    c1 = time.process_time()
+                    time.sleep(1.2)
+                    per = published / 2
+                    return {"rows": published, "cpu_ms_per_request": round(1000 * (c1 - c0) / per, 3),
+                            # (under --pg-callgrind the backends come and go: their CPU is counted in instructions)
+                            **({} if pg_lifetimes else
+                               {"pg_cpu_ms_per_request": round(1000 * (_pg_cpu(dbname) - p0) / per, 3)}),
+                            **({"instructions_per_request": round(instructions / per)} if callgrind else {})}
+
+                if pg_lifetimes:  # the same drain, on new backends (after a first query on the outbox table)
+                    pg_drain, found = pg_lifetimes.measure(touch_outbox, drain)
+                    found["pg_instructions_per_request"] = round(pg_drain / (found["rows"] / 2))
+                else:
+                    found = drain()
+                relay_batched[f"batch_{size}"] = found
+                reset_outbox()
         with runtime.engine.connect() as conn:
             pending = conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'pending'")).scalar()
             repeats = conn.execute(text("SELECT count(repeat_of) FROM petitions WHERE county_no LIKE :p"),
@@ -441,14 +572,21 @@ def main(argv: list[str]) -> int:
         out = {"pre_ping": args.pre_ping, "relay": args.relay, "existing": args.existing, "requests": n,
                "rounds": args.rounds, "loadavg": round(os.getloadavg()[0], 2)}
         out.update({k: round(statistics.median(r[k] for r in rounds), 3) for k in rounds[0]})
+        if pg_lifetimes:
+            out["pg_instructions_per_request"] = round(pg_request / n)
         out.update(outbox_pending_after=pending, flagged_repeat_total=repeats)
         if relay_batched:
             out["relay_drained_afterwards"] = relay_batched
         if args.baseline:
-            out["baseline"] = _baseline(admin, tag, world, n, args.warmup, callgrind)
+            out["baseline"] = _baseline(admin, tag, world, n, args.warmup, callgrind, pg_callgrind_dir)
             if callgrind and relay_batched:
                 ours = out["instructions_per_request"] + max(b["instructions_per_request"] for b in relay_batched.values())
                 out["instructions_ratio_baseline_to_intake"] = round(out["baseline"]["instructions_per_request"] / ours, 3)
+                if pg_callgrind_dir:  # both sides of the work: the process's and the PostgreSQL backends'
+                    relay = max(relay_batched.values(), key=lambda b: b["instructions_per_request"])
+                    ours += out["pg_instructions_per_request"] + relay["pg_instructions_per_request"]
+                    theirs = out["baseline"]["instructions_per_request"] + out["baseline"]["pg_instructions_per_request"]
+                    out["instructions_ratio_with_postgresql"] = round(theirs / ours, 3)
         print(json.dumps(out))
         if prof and args.profile_out:
             prof.dump_stats(str(args.profile_out))
