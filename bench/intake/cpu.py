@@ -374,6 +374,9 @@ def main(argv: list[str]) -> int:
                     help="run the bench's own PostgreSQL server under callgrind too and count the instructions its "
                          "backends execute per request (intake's, the relay's and, with --baseline, the baseline's): "
                          "PostgreSQL's side of the work, repeatable like --callgrind (implies --pg own)")
+    ap.add_argument("--schema-experiment", metavar="SQL", default=None,
+                    help="experiment: run SQL on the intake database after the fill, before the requests (e.g. drop "
+                         "an index or a foreign key to see what it costs per registration, without a migration)")
     ap.add_argument("--trace-waits", action="store_true",
                     help="print where each PostgreSQL round trip of one request comes from")
     args = ap.parse_args(argv)
@@ -441,6 +444,11 @@ def main(argv: list[str]) -> int:
             f = fill(conninfo(url), args.existing, PiiVault(settings), world, log=lambda *_: None)
             if args.keep_db:
                 kept.write_bytes(pickle.dumps(f))
+        if args.schema_experiment:
+            experiment = create_engine(url, isolation_level="AUTOCOMMIT")
+            with experiment.connect() as conn:
+                conn.exec_driver_sql(args.schema_experiment)
+            experiment.dispose()
         count = args.warmup + args.requests * args.rounds + 1
         pg_lifetimes = PgLifetimes(pg_callgrind_dir, dbname) if pg_callgrind_dir else None
         if pg_lifetimes:  # its own pass of --requests, after the rounds, each on new connections after PRIME
