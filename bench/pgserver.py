@@ -89,8 +89,8 @@ def _start_under_callgrind(bindir: Path, datadir: Path, port: int, out_dir: Path
     if os.geteuid() == 0:
         shutil.chown(out_dir, "postgres", "postgres")
     with open(datadir / "server.log", "ab") as log_file:
-        subprocess.Popen(_as_owner(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/pg.%p", str(bindir / "postgres"),
-                                    "-D", str(datadir), "-p", str(port), "-k", str(datadir)]),
+        subprocess.Popen(_as_owner(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/pg.%p",
+                                    str(bindir / "postgres"), "-D", str(datadir), "-p", str(port), "-k", str(datadir)]),
                          stdout=log_file, stderr=log_file, start_new_session=True)
     deadline = time.monotonic() + 300
     while True:
