@@ -7,6 +7,7 @@ Operations:         ``xinfang migrate``, ``xinfang sweep``, ``xinfang clock …`
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import logging
@@ -115,7 +116,11 @@ def serve(service: str, host: str, port: int, workers: int, threads: int, worker
             runtime = module.build_runtime(settings)
             if settings.web_relay:  # else the service's `xinfang worker` processes publish its outbox
                 runtime.relay.start()
-            return module.create_app(settings, runtime=runtime)
+            app = module.create_app(settings, runtime=runtime)
+            # What start-up made (modules, schemas, code tables: ~120,000 objects for intake) stays for the
+            # process's life: out of the cyclic collector's scans (a full pass over it: 61 ms, every thread waiting).
+            gc.freeze()
+            return app
 
     Application().run()
 
