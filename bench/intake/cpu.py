@@ -390,8 +390,7 @@ def main(argv: list[str]) -> int:
             ap.error("--pg-callgrind starts a scratch server: no --keep-db")
         out_dir = Path(tempfile.mkdtemp(prefix="xfb-pgcg-", dir="/var/tmp"))
         try:
-            return rerun_under_own_server(__file__, [a for a in argv if a not in ("--pg", "own", "url")],
-                                          callgrind_dir=out_dir)
+            return rerun_under_own_server(__file__, argv, callgrind_dir=out_dir)  # (its --pg url comes last)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
     if args.pg == "own":  # the same command again, against a server of its own (bench/pgserver.py)
