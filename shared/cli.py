@@ -58,17 +58,20 @@ def up(host: str, port: int) -> None:
     system.start()
     server = create_server(system.wsgi, host=host, port=port, threads=8)
 
-    def _terminate(signum, _frame):
-        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C
-
-    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C and SIGTERM only set a flag that the serving loop reads between its polls: an exception raised
+    # by a signal at an arbitrary point of the loop (Python's default for SIGINT) can leave a lock of the
+    # server's held, and the shutdown below then waits on it for ever.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     base = f"http://{host}:{port}"
     click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
     for service in SERVICES:
         click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
     try:
-        server.run()
-    except KeyboardInterrupt:
+        while not stop.is_set():  # waitress's server.run(), one poll (at most asyncore_loop_timeout) at a time
+            server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                 use_poll=server.adj.asyncore_use_poll, count=1)
         click.echo("stopping: finishing in-flight work")
     finally:
         server.close()
