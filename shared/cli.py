@@ -57,21 +57,12 @@ def up(host: str, port: int) -> None:
     system = EmbeddedSystem(settings)
     system.start()
     server = create_server(system.wsgi, host=host, port=port, threads=8)
-
-    # Ctrl-C and SIGTERM only set a flag that the serving loop reads between its polls: an exception raised
-    # by a signal at an arbitrary point of the loop (Python's default for SIGINT) can leave a lock of the
-    # server's held, and the shutdown below then waits on it for ever.
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     base = f"http://{host}:{port}"
     click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
     for service in SERVICES:
         click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
     try:
-        while not stop.is_set():  # waitress's server.run(), one poll (at most asyncore_loop_timeout) at a time
-            server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
-                                 use_poll=server.adj.asyncore_use_poll, count=1)
+        _serve_until_stopped(server)
         click.echo("stopping: finishing in-flight work")
     finally:
         server.close()
@@ -521,17 +512,29 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
     for region, key in sorted(api_keys.items()):
         click.echo(f"  {region}  {key}")
 
-    def _terminate(signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
     try:
-        server.run()
-    except KeyboardInterrupt:
+        _serve_until_stopped(server)
         click.echo("stopping")
     finally:
         server.close()
         system.stop()
+
+
+def _serve_until_stopped(server) -> None:
+    """waitress's ``server.run()`` until Ctrl-C or SIGTERM.  The signals only set a flag that the serving loop
+    reads between its polls (each at most ``asyncore_loop_timeout``, 1 s): a KeyboardInterrupt raised by a
+    signal at an arbitrary point of the loop (Python's default for SIGINT) can leave one of the server's locks
+    held, and the shutdown after it then waits for ever."""
+    from waitress.server import MultiSocketServer
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    # (a host name with several addresses, such as localhost, gives a MultiSocketServer: its map is ``map``)
+    channels = server.map if isinstance(server, MultiSocketServer) else server._map
+    while not stop.is_set():
+        server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=channels,
+                             use_poll=server.adj.asyncore_use_poll, count=1)
 
 
 def main() -> None:
