@@ -62,11 +62,8 @@ def up(host: str, port: int) -> None:
     for service in SERVICES:
         click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
     try:
-        _serve_until_stopped(server)
-        click.echo("stopping: finishing in-flight work")
+        _serve_until_stopped(server, "stopping: finishing in-flight work")
     finally:
-        server.close()
-        server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
         system.stop()
         click.echo("xinfang stopped")
 
@@ -112,7 +109,8 @@ def serve(service: str, host: str, port: int, workers: int, threads: int, worker
                 runtime.relay.start()
             app = module.create_app(settings, runtime=runtime)
             # What start-up made (modules, schemas, code tables: ~120,000 objects for intake) stays for the
-            # process's life: out of the cyclic collector's scans (a full pass over it: 61 ms, every thread waiting).
+            # process's life: out of the cyclic collector's scans (the first full collection after start-up took
+            # 61 ms with every thread waiting; after the freeze, 0).
             gc.freeze()
             return app
 
@@ -513,18 +511,17 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
         click.echo(f"  {region}  {key}")
 
     try:
-        _serve_until_stopped(server)
-        click.echo("stopping")
+        _serve_until_stopped(server, "stopping")
     finally:
-        server.close()
         system.stop()
 
 
-def _serve_until_stopped(server) -> None:
-    """waitress's ``server.run()`` until Ctrl-C or SIGTERM.  The signals only set a flag that the serving loop
-    reads between its polls (each at most ``asyncore_loop_timeout``, 1 s): a KeyboardInterrupt raised by a
-    signal at an arbitrary point of the loop (Python's default for SIGINT) can leave one of the server's locks
-    held, and the shutdown after it then waits for ever."""
+def _serve_until_stopped(server, stopping: str) -> None:
+    """waitress's ``server.run()`` until Ctrl-C or SIGTERM, then ``stopping`` is printed, the server closed and
+    its in-flight requests finished (10 s at most).  The signals only set a flag that the serving loop reads
+    between its polls (each at most ``asyncore_loop_timeout``, 1 s): a KeyboardInterrupt raised by a signal at
+    an arbitrary point of the loop (Python's default for SIGINT) can leave one of the server's locks held, and
+    the shutdown after it then waits for ever."""
     from waitress.server import MultiSocketServer
 
     stop = threading.Event()
@@ -532,9 +529,14 @@ def _serve_until_stopped(server) -> None:
         signal.signal(signum, lambda *_: stop.set())
     # (a host name with several addresses, such as localhost, gives a MultiSocketServer: its map is ``map``)
     channels = server.map if isinstance(server, MultiSocketServer) else server._map
-    while not stop.is_set():
-        server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=channels,
-                             use_poll=server.adj.asyncore_use_poll, count=1)
+    try:
+        while not stop.is_set():
+            server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=channels,
+                                 use_poll=server.adj.asyncore_use_poll, count=1)
+        click.echo(stopping)
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
 
 
 def main() -> None:

@@ -34,14 +34,21 @@ from bench.common import PG_ADMIN_URL, REDIS_URL  # noqa: E402
 from bench.intake.run import SECRET, conninfo, create_api_key  # noqa: E402
 
 
-def _pg_cpu(dbname: str) -> float:
+def _backend_pids(dbname: str, *, clients_only: bool = False) -> list[int]:
+    """The PostgreSQL processes connected to ``dbname`` (``clients_only``: no autovacuum worker)."""
     import psycopg
 
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+    if clients_only:
+        sql += " AND backend_type = 'client backend'"
+    with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
+        return [r[0] for r in conn.execute(sql, (dbname,))]
+
+
+def _pg_cpu(dbname: str) -> float:
     from bench.intake.run import _cpu_of
 
-    with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
-        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (dbname,))]
-    return sum(_cpu_of(p) or 0 for p in pids)
+    return sum(_cpu_of(p) or 0 for p in _backend_pids(dbname))
 
 
 class Callgrind:
@@ -54,43 +61,28 @@ class Callgrind:
     is measured apart, or counted by ``PgLifetimes``), and under valgrind the process runs ~50 times slower."""
 
     def __init__(self, out_file: str) -> None:
-        self.out_file, self.pid = out_file, os.getpid()
+        self.out_file, self.pid = out_file, str(os.getpid())
 
-    def _pids(self) -> dict[int, str]:
-        """The processes counted, each with its dump file's prefix."""
-        return {self.pid: self.out_file}
+    def _control(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run(["callgrind_control", *args, self.pid], check=True, capture_output=True)
 
     def start(self) -> None:
-        self.counted = self._pids()
-        for pid in self.counted:
-            _callgrind_control(pid, "--zero")
-            _callgrind_control(pid, "--instr=on")
+        self._control("--zero")
+        self._control("--instr=on")
 
     def stop(self) -> int:
-        total = 0
-        for pid, prefix in self.counted.items():
-            _callgrind_control(pid, "--instr=off")
-            total += _dumped_total(pid, prefix)
-        return total
+        import glob
 
-
-def _callgrind_control(pid: int, *args: str) -> None:
-    import subprocess
-
-    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
-
-
-def _dumped_total(pid: int, prefix: str) -> int:
-    """Dump ``pid``'s counters and read the dump's ``totals:`` line (its "summary:" line is 0 after a --zero)."""
-    import glob
-
-    before = set(glob.glob(prefix + ".*"))
-    _callgrind_control(pid, "--dump")
-    dumped = sorted(set(glob.glob(prefix + ".*")) - before, key=os.path.getmtime)
-    for line in Path(dumped[-1]).read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no instruction count in {dumped[-1]}")
+        self._control("--instr=off")
+        before = set(glob.glob(self.out_file + ".*"))
+        self._control("--dump")
+        dumped = sorted(set(glob.glob(self.out_file + ".*")) - before, key=os.path.getmtime)
+        for line in Path(dumped[-1]).read_text().splitlines():
+            if line.startswith("totals:"):  # (its "summary:" line is 0 after a --zero)
+                return int(line.split()[1])
+        raise RuntimeError(f"no instruction count in {dumped[-1]}")
 
 
 class PgLifetimes:
@@ -107,24 +99,15 @@ class PgLifetimes:
     def __init__(self, out_dir: str, dbname: str) -> None:
         self.out_dir, self.dbname = out_dir, dbname
 
-    def _backends(self) -> list[int]:
-        import psycopg
-
-        from bench.intake.run import conninfo
-
-        with psycopg.connect(conninfo(PG_ADMIN_URL), autocommit=True) as conn:
-            return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
-                                               "AND backend_type = 'client backend'", (self.dbname,))]
-
     def close(self) -> int:
         from sqlalchemy.engine import Engine
 
-        pids = self._backends()
+        pids = _backend_pids(self.dbname, clients_only=True)
         for obj in gc.get_objects():
             if isinstance(obj, Engine) and obj.url.database == self.dbname:
                 obj.dispose()
         total, deadline = 0, time.monotonic() + 120
-        while left := self._backends():  # (a backend under callgrind takes a while to exit)
+        while left := _backend_pids(self.dbname, clients_only=True):  # (a backend under callgrind takes a while to exit)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"[pg-callgrind] backends of {self.dbname} still connected: {left}")
             time.sleep(0.2)
@@ -151,6 +134,14 @@ class PgLifetimes:
         prime()
         result = run()
         return self.close() - alone, result
+
+    def requests(self, send, first: int, n: int) -> int:
+        """The instructions of ``n`` requests (``send(i)`` for the i-th body from ``first`` on, ``n + 2 * PRIME``
+        bodies in all) after ``PRIME`` on new connections."""
+        bodies = iter(range(first, first + n + 2 * PRIME))
+        total, _ = self.measure(lambda: [send(next(bodies)) for _ in range(PRIME)],
+                                lambda: [send(next(bodies)) for _ in range(n)])
+        return total
 
 
 #: ``--pg-callgrind``: requests sent on new connections before the counted ones (and alone, to subtract):
@@ -196,9 +187,7 @@ def _baseline(admin, tag: str, world, n: int, warmup: int, callgrind: Callgrind 
         instructions = callgrind.stop() if callgrind else None
         c1, pg1 = time.process_time(), _pg_cpu(dbname)
         if pg_callgrind_dir:
-            extra = iter(range(warmup + n, warmup + 2 * n + 2 * PRIME))
-            pg_instructions, _ = PgLifetimes(pg_callgrind_dir, dbname).measure(
-                lambda: [send(next(extra)) for _ in range(PRIME)], lambda: [send(next(extra)) for _ in range(n)])
+            pg_instructions = PgLifetimes(pg_callgrind_dir, dbname).requests(send, warmup + n, n)
         return {"cpu_ms_per_request": round(1000 * (c1 - c0) / n, 3), "pg_cpu_ms_per_request": round(1000 * (pg1 - pg0) / n, 3),
                 **({"instructions_per_request": round(instructions / n)} if callgrind else {}),
                 **({"pg_instructions_per_request": round(pg_instructions / n)} if pg_callgrind_dir else {})}
@@ -528,9 +517,7 @@ def main(argv: list[str]) -> int:
                            **({"instructions_per_request": instructions / n} if callgrind else {})})
             print(json.dumps({"round": r + 1, **{k: round(v, 3) for k, v in rounds[-1].items()}}), flush=True)
         if pg_lifetimes:
-            extra = iter(range(args.warmup + args.requests * args.rounds + 1, count))
-            pg_request, _ = pg_lifetimes.measure(lambda: [send(next(extra)) for _ in range(PRIME)],
-                                                 lambda: [send(next(extra)) for _ in range(n)])
+            pg_request = pg_lifetimes.requests(send, args.warmup + args.requests * args.rounds + 1, n)
         relay_batched = None
         if args.relay == "none":
             # What the relay costs per registration (2 outbox rows) when it publishes in batches of a given
