@@ -98,8 +98,14 @@ class Petitions(MethodView):
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 128},
                           "description": "retry safely: the same key and body return the first response"}])
     def post(self, data):
-        """Register a petition (登记信访件)."""
+        """Register a petition (登记信访件). With an API key, ``system`` must be the key's own system."""
         require_jurisdiction(data["region_code"])
+        principal = current_principal()
+        if principal.role == "county_system" and data["system"] != principal.username:
+            # (system, county_no) is a county system's own numbering: a key writes only its own
+            abort(422, message="system does not match the API key",
+                  errors={"json": {"system": [f"must be this API key's system {principal.username!r} "
+                                              f"(本 API Key 绑定的登记系统)"]}})
         key = request.headers.get(idempotency.HEADER)
         if key is not None and not (0 < len(key) <= idempotency.MAX_KEY_LENGTH and key.isprintable()):
             abort(400, message=f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters")

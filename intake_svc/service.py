@@ -274,8 +274,12 @@ class _Draft:
         fields = {k: data[k] for k in ("system", "county_no", "channel", "purpose", "petitioned_at", "people_count",
                                        "title", "request_text", "facts", "region_code", "complained_party",
                                        "legal_litigation", "urgent", "anonymous", "confidential", "first_time")}
+        # stored and answered in UTC, as every read of the petition answers them
+        fields["petitioned_at"] = data["petitioned_at"].astimezone(timezone.utc)
+        registered_at = data.get("registered_at")
         fields.update(category_code=category.code, category_name=category.name, classic_code=category.classic_code,
-                      category_table_version=category_version(), registered_at=data.get("registered_at") or now,
+                      category_table_version=category_version(),
+                      registered_at=registered_at.astimezone(timezone.utc) if registered_at else now,
                       received_at=now, statutory_type=PURPOSES[data["purpose"]],
                       registrar=principal.username or principal.user_id,
                       registrar_kind="api_key" if principal.role == "county_system" else "staff",

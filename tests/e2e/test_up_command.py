@@ -1,40 +1,23 @@
 """`xinfang up`, the README's first command, as a user runs it: a real process on a port."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 
 import requests
 
-from shared.config import SERVICES
-from tests.conftest import free_port
-from tests.helpers import SECRET, auth, petition_body, wait_for
 from shared.config import Settings
-
-
-def _start(data_dir, port):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINFANG_")}
-    env.update(XINFANG_DATA_DIR=str(data_dir), XINFANG_SECRET_KEY=SECRET, XINFANG_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _healthy(base):
-    try:
-        return all(requests.get(f"{base}/{s}/healthz", timeout=2).json()["status"] == "alive" for s in SERVICES)
-    except (requests.RequestException, ValueError):
-        return False
+from tests.conftest import free_port
+from tests.e2e.embedded import healthy, start_up
+from tests.helpers import SECRET, auth, petition_body, wait_for
 
 
 def test_up_serves_all_four_services_stops_on_ctrl_c_and_resumes(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(secret_key=SECRET)
-    proc = _start(tmp_path, port)
+    proc = start_up(tmp_path, port)
     try:
-        wait_for(lambda: _healthy(base), timeout=60, interval=0.2, what="xinfang up")
+        wait_for(lambda: healthy(base), timeout=60, interval=0.2, what="xinfang up")
         created = requests.post(f"{base}/intake/api/v1/petitions", json=petition_body(),
                                 headers=auth(settings, role="registrar"), timeout=10)
         assert created.status_code == 201
@@ -44,9 +27,9 @@ def test_up_serves_all_four_services_stops_on_ctrl_c_and_resumes(tmp_path):
     assert proc.returncode == 0, output
     assert "xinfang stopped" in output
     # Started again on the same data folder, it still has the petition and its notice
-    proc = _start(tmp_path, port)
+    proc = start_up(tmp_path, port)
     try:
-        wait_for(lambda: _healthy(base), timeout=60, interval=0.2, what="xinfang up (restart)")
+        wait_for(lambda: healthy(base), timeout=60, interval=0.2, what="xinfang up (restart)")
         got = requests.get(f"{base}/intake/api/v1/petitions/{created.json()['id']}",
                            headers=auth(settings), timeout=10)
         assert got.status_code == 200

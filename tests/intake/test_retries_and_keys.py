@@ -78,6 +78,10 @@ def test_api_key_jurisdiction_missing_bad_and_revoked_keys(intake):
     # Outside its jurisdiction: 403, nothing stored
     outside = intake.post(full_body(region_code="411303"), headers=headers)
     assert outside.status_code == 403 and intake.count() == 1
+    # Another system's numbering: a key registers only under its own system, field-level 422
+    spoofed = intake.post(full_body(system="wolong-xf"), headers=headers)
+    assert spoofed.status_code == 422 and "wancheng-xf" in spoofed.json["errors"]["json"]["system"][0]
+    assert intake.count() == 1
     # Reading follows the same rule
     listed = intake.get("", headers=headers).json
     assert [p["region_code"] for p in listed] == ["411302"]
