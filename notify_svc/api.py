@@ -5,13 +5,15 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from notify_svc import delivery as delivery_mod
 from notify_svc import service
 from notify_svc.models import Delivery, Notice
+from shared import clock
 from shared.auth import Principal, current_principal, require_roles
-from shared.web import runtime_of
+from shared.regions import subtree_prefix
+from shared.web import check_page, runtime_of
 
 blp = Blueprint("inbox", __name__, url_prefix="/notify/api/v1", description="收件箱与签收 (inbox and acknowledgement)")
 ops_blp = Blueprint("deliveries", __name__, url_prefix="/notify/api/v1/deliveries",
@@ -96,6 +98,47 @@ class Inbox(MethodView):
             if query["notice_type"]:
                 stmt = stmt.where(Notice.notice_type == query["notice_type"])
             return [n for n in session.scalars(stmt) if _may_read(session, principal, n)]
+
+
+class NoticeListQuerySchema(Schema):
+    unacknowledged = fields.Boolean(load_default=False, metadata={"description": "only notices not yet 签收"})
+    overdue = fields.Boolean(load_default=False,
+                             metadata={"description": "only unacknowledged notices past their 签收 deadline"})
+    notice_type = fields.String(load_default=None, validate=validate.Length(1, 32))
+    recipient_kind = fields.String(load_default=None, validate=validate.OneOf(["unit", "person"]))
+    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}(\d{6})?$"),
+                           metadata={"description": "region subtree of the notices' subject"})
+
+
+@blp.route("/notices")
+class Notices(MethodView):
+    @require_roles("supervisor")
+    @blp.arguments(NoticeListQuerySchema, location="query")
+    @blp.response(200, NoticeSchema(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """Notices in your jurisdiction, oldest first; ``unacknowledged`` gives the 未签收 list a supervisor
+        chases, ``overdue`` those already past their deadline (X-Pagination header)."""
+        check_page(pagination_parameters)
+        principal = current_principal()
+        stmt = select(Notice)
+        mine = subtree_prefix(principal.jurisdiction)
+        if mine:  # notices without a region (a person's digest, say) are everybody's, as in the inbox
+            stmt = stmt.where(or_(Notice.region_code == "", Notice.region_code.startswith(mine)))
+        if query["region"]:
+            stmt = stmt.where(Notice.region_code.startswith(subtree_prefix(query["region"])))
+        if query["unacknowledged"] or query["overdue"]:
+            stmt = stmt.where(Notice.acknowledged_at.is_(None))
+        if query["overdue"]:
+            stmt = stmt.where(Notice.ack_due_at < clock.now())
+        for name in ("notice_type", "recipient_kind"):
+            if query[name]:
+                stmt = stmt.where(getattr(Notice, name) == query[name])
+        with runtime_of(current_app).read_sessions() as session:
+            pagination_parameters.item_count = session.scalar(select(func.count()).select_from(stmt.subquery()))
+            return session.scalars(stmt.order_by(Notice.created_at, Notice.id)
+                                   .offset(pagination_parameters.first_item)
+                                   .limit(pagination_parameters.page_size)).all()
 
 
 @blp.route("/notices/<notice_id>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import make_base, new_id
@@ -56,6 +56,12 @@ class Notice(Base):
     renotify_at: Mapped[datetime | None] = mapped_column(index=True)
     renotify_count: Mapped[int] = mapped_column(default=0, server_default="0")
     message_id: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        # the 未签收 list (``GET /notify/api/v1/notices?unacknowledged=true``): only what is still open
+        Index("ix_notices_unacknowledged", "created_at", sqlite_where=text("acknowledged_at IS NULL"),
+              postgresql_where=text("acknowledged_at IS NULL")),
+    )
 
 
 class Delivery(Base):

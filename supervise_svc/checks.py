@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -76,23 +77,44 @@ def _claim_due(session: Session, now: datetime, limit: int) -> list:
     return list(session.execute(stmt))
 
 
-def overdue_spec(stage, tz: str) -> dict:
-    """``open_finding``'s arguments (but ``detected_at``) for one past-due stage row of ``_claim_due``."""
+def overdue_spec(stage, tz: str, *, closed_at: datetime | None = None) -> dict:
+    """``open_finding``'s arguments (but ``detected_at``) for one past-due stage row of ``_claim_due``, or
+    for a stage ``closed_at`` after its due before any sweep saw it open (``on_closed_late``)."""
     has_view = stage.view_petition_id is not None
     label = STAGE_LABELS.get(stage.kind, stage.kind)
     display = stage.display_no if has_view else stage.case_id
-    text = (f"信访件{display}的{label}期限已于{_local(stage.due_at, tz)}届满，"
-            f"该环节仍未完成（依据：{stage.basis or '—'}）")
+    state = f"该环节至{_local(closed_at, tz)}才完成（逾期办理）" if closed_at else "该环节仍未完成"
+    text = f"信访件{display}的{label}期限已于{_local(stage.due_at, tz)}届满，{state}（依据：{stage.basis or '—'}）"
+    evidence = {"stage": stage.kind, "stage_label": label, "due_at": stage.due_at.isoformat(),
+                "opened_at": stage.opened_at.isoformat(), "basis": stage.basis, "policy": stage.policy, "text": text}
+    if closed_at:
+        evidence["closed_at"] = closed_at.isoformat()
     spec = dict(rule="overdue", subject_kind="case", subject_id=stage.case_id,
                 cycle=f"{stage.kind}:{int(stage.due_at.timestamp())}", unit_id=stage.unit_id,
-                region_code=stage.view_region_code if has_view else stage.region_code,
-                evidence={"stage": stage.kind, "stage_label": label, "due_at": stage.due_at.isoformat(),
-                          "opened_at": stage.opened_at.isoformat(), "basis": stage.basis, "policy": stage.policy,
-                          "text": text},
+                region_code=stage.view_region_code if has_view else stage.region_code, evidence=evidence,
                 case_id=stage.case_id, petition_id=stage.petition_id,
                 display_no=stage.display_no if has_view else None, leader_id=stage.leader_id if has_view else None)
     check_spec(**spec)
     return spec
+
+
+def on_closed_late(session: Session, runtime: ServiceRuntime, view: CaseView, rows: list[CaseStageView], *,
+                   at: datetime) -> int:
+    """Check 1 for stages an action closed after their due that no sweep had examined (the deadline passed
+    between two sweeps, or while the sweeps were not running): they were overdue all the same."""
+    opened = 0
+    for row in rows:
+        if row.kind not in OVERDUE_KINDS:
+            continue
+        stage = SimpleNamespace(
+            case_id=row.case_id, petition_id=row.petition_id, unit_id=row.unit_id, region_code=row.region_code,
+            kind=row.kind, opened_at=row.opened_at, due_at=row.due_at, basis=row.basis, policy=row.policy,
+            view_petition_id=view.petition_id, display_no=view.display_no, view_region_code=view.region_code,
+            leader_id=view.leader_id)
+        opened += open_finding(session, runtime, detected_at=at,
+                               **overdue_spec(stage, runtime.settings.timezone, closed_at=row.closed_at)) is not None
+        row.overdue_found_at = at
+    return opened
 
 
 def open_batch(session: Session, runtime: ServiceRuntime, specs: list[tuple[object, dict]], now: datetime,

@@ -209,13 +209,16 @@ def project_case_action(session: Session, event: CaseActionRecorded, event_id: s
             if view.closed_at is None:
                 view.closed_at = event.at
                 view.resolution = data.get("resolution") or view.resolution or "replied"
-        _fold_stages(session, view, event)
+        closed_late = _fold_stages(session, view, event)
         view.last_event_at, view.last_event_seq = event.at, event.seq
+    else:
+        closed_late = []
     session.flush()
     if runtime is not None:
         from supervise_svc import checks
 
         checks.on_action(session, runtime, view, event, data)
+        checks.on_closed_late(session, runtime, view, closed_late, at=event.at)
     return view
 
 
@@ -279,14 +282,20 @@ def _fold_particulars(session: Session, view: CaseView, event: CaseActionRecorde
         view.resolution = data["resolution"]
 
 
-def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) -> None:
+def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) -> list[CaseStageView]:
+    """Fold the event's stages into the case's stage rows; returns the rows it closed after their due, not
+    yet examined by the overdue sweep (a deadline that passed between two sweeps: check 1 is still due)."""
     open_rows = {s.kind: s for s in session.scalars(select(CaseStageView).where(
         CaseStageView.case_id == event.case_id, CaseStageView.closed_at.is_(None)))}
     reported = {s["kind"]: s for s in event.stages or []}
     scored_changed = False
+    closed_late = []
     for kind, row in open_rows.items():
         if kind not in reported:
             row.closed_at = event.at
+            if row.due_at is not None and event.at > row.due_at and row.overdue_found_at is None \
+                    and not row.paused:
+                closed_late.append(row)
             scored_changed = scored_changed or kind in SCORED_SLOTS
             if kind == "evaluation" and view.evaluated_at is None and row.due_at is not None and event.at > row.due_at:
                 view.evaluation_expired = True
@@ -318,6 +327,7 @@ def _fold_stages(session: Session, view: CaseView, event: CaseActionRecorded) ->
             session.execute(update(CaseStageView).where(
                 CaseStageView.case_id == event.case_id, CaseStageView.kind.in_(tuple(SCORED_SLOTS)),
                 CaseStageView.deadline_rows.is_not(bool(view.deadline_rows))).values(deadline_rows=view.deadline_rows))
+    return closed_late
 
 
 # ---------------------------------------------------------------- rebuild

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assign_svc.api.common import runtime
 from assign_svc.models import Person, Unit
 from assign_svc.schemas import PeopleQuerySchema, PersonSchema, UnitSchema
 from shared.auth import current_principal, require_jurisdiction
+from shared.regions import subtree_prefix
+from shared.web import check_page
 
 units_blp = Blueprint("units", __name__, url_prefix="/assign/api/v1/units", description="组织机构目录 (units)")
+#: People per page of ``GET /assign/api/v1/people``.
+PEOPLE_PAGE = 1000
 people_blp = Blueprint("people", __name__, url_prefix="/assign/api/v1/people", description="人员与包案领导 (people)")
 
 
@@ -42,13 +46,21 @@ class UnitById(MethodView):
 class People(MethodView):
     @people_blp.arguments(PeopleQuerySchema, location="query")
     @people_blp.response(200, PersonSchema(many=True))
-    def get(self, query):
-        """People of the directory (optionally of one unit, or only leaders) inside the caller's jurisdiction."""
+    @people_blp.paginate(page_size=PEOPLE_PAGE, max_page_size=PEOPLE_PAGE)
+    def get(self, query, pagination_parameters):
+        """People of the directory (optionally of one unit, or only leaders) inside the caller's jurisdiction,
+        by id, 1,000 a page (X-Pagination header: a city's directory holds more)."""
+        check_page(pagination_parameters)
         principal = current_principal()
-        stmt = select(Person, Unit.region_code).join(Unit, Unit.id == Person.unit_id).where(Person.active.is_(True))
+        stmt = select(Person).join(Unit, Unit.id == Person.unit_id).where(Person.active.is_(True))
+        prefix = subtree_prefix(principal.jurisdiction)
+        if prefix:
+            stmt = stmt.where(Unit.region_code.startswith(prefix))
         if "unit_id" in query:
             stmt = stmt.where(Person.unit_id == query["unit_id"])
         if "leader" in query:
             stmt = stmt.where(Person.leader.is_(query["leader"]))
         with runtime().sessions() as session:
-            return [p for p, region in session.execute(stmt.order_by(Person.id).limit(1000)) if principal.may_see(region)]
+            pagination_parameters.item_count = session.scalar(select(func.count()).select_from(stmt.subquery()))
+            return list(session.scalars(stmt.order_by(Person.id).offset(pagination_parameters.first_item)
+                                        .limit(pagination_parameters.page_size)))

@@ -702,13 +702,12 @@ class BulkFill:
 
     def _people(self, *, listing: bool) -> dict[str, tuple]:
         """Person id -> (username, unit id).  ``listing``: what ``GET /assign/api/v1/people`` gives the
-        simulator's admin (active people of an existing unit, by id, the first 1,000: Simulation.setup)."""
+        simulator's admin, every page (active people of an existing unit: Simulation.setup)."""
         from assign_svc.models import Person, Unit
 
         stmt = select(Person)
         if listing:
-            stmt = (select(Person).join(Unit, Unit.id == Person.unit_id).where(Person.active.is_(True))
-                    .order_by(Person.id).limit(1000))
+            stmt = select(Person).join(Unit, Unit.id == Person.unit_id).where(Person.active.is_(True))
         with self.runtimes["assign"].uow() as session:
             return {p.id: (p.username, p.unit_id) for p in session.scalars(stmt)}
 

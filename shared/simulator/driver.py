@@ -96,6 +96,9 @@ class Summary:
     routed: int = 0
     diverted: int = 0
     closed: int = 0
+    closed_on_time: int = 0
+    acknowledged: int = 0  # notices the simulated recipients acknowledged (签收)
+    ack_refused: int = 0
     actions: int = 0
     action_failures: int = 0
     reflows_registered: int = 0
@@ -121,11 +124,13 @@ class Simulation:
         self.summary = Summary()
         self.tracks: list[CaseTrack] = []
         self.by_key: dict[str, CaseTrack] = {}
+        self.by_petition: dict[str, CaseTrack] = {}
         self.keys: dict[str, str] = {}
         self.units: dict[str, dict] = {}
         self.people: dict[str, dict] = {}
         self.profiles: dict[str, str] = {}
         self.seen_findings: dict[str, int] = {}
+        self.seen_notices: dict[str, int] = {}
         self.interview_steps: dict[str, int] = {}
         self.cards: dict[str, list[dict]] = {}
 
@@ -153,8 +158,7 @@ class Simulation:
         if r.status != 200:
             raise RuntimeError(f"cannot read the directory: {r.status} {r.body}")
         self.units = {u["id"]: u for u in r.body}
-        r = self.api.request("GET", "/assign/api/v1/people", headers=self.admin())
-        self.people = {p["id"]: p for p in (r.body or [])}
+        self.people = {p["id"]: p for p in self.pages("/assign/api/v1/people", self.admin(), {}, size=1000)}
         self.profiles = unit_profiles(self.params.seed, list(self.units))
         counties = sorted({u["region_code"][:6] for u in self.units.values() if u["level"] == "county"})
         city = min(u["region_code"][:6] for u in self.units.values() if u["level"] == "city")
@@ -188,6 +192,7 @@ class Simulation:
             for track in self.tracks:
                 self._advance(track, day)
             self.system.settle(timeout=120)
+            self._acknowledge(day)
             self.sweep(day, 23)
             self.set_clock(day, 16)
             self._supervise(day)
@@ -230,6 +235,7 @@ class Simulation:
                           linked_to=(r.body.get("detection") or {}).get("repeat_of"))
         self.tracks.append(track)
         self.by_key[item.key] = track
+        self.by_petition[track.petition_id] = track
 
     def _reflows_due(self, day: int) -> list[Planned]:
         out = []
@@ -371,6 +377,44 @@ class Simulation:
             track.commitment_due = due
         return action, body
 
+    # ------------------------------------------------------------ notices (签收)
+
+    def unacknowledged(self) -> list[dict]:
+        """The 未签收 list of notify, every page."""
+        return self.pages("/notify/api/v1/notices", self.admin(), {"unacknowledged": "true"}, size=100)
+
+    def _acknowledge(self, day: int) -> None:
+        """签收: recipients acknowledge their notices at 15:00 as their unit's profile says: good units the day
+        they arrive, slow ones two days late (past the deadline: notify escalates), sloppy ones about half of
+        them and never the rest (a draw per notice, from the seed)."""
+        for notice in self.unacknowledged():
+            first = self.seen_notices.setdefault(notice["id"], day)
+            person = self.people.get(notice["recipient_id"]) if notice["recipient_kind"] == "person" else None
+            unit_id = person.get("unit_id", "") if person else notice["recipient_id"]
+            profile = self.profiles.get(unit_id, "good")
+            if profile == "slow" and day - first < 2:
+                continue
+            draw = random.Random(f"{self.params.seed}-{notice['notice_type']}-{notice['recipient_id']}-"
+                                 f"{notice['title']}").random()
+            if profile == "sloppy" and draw < 0.5:
+                continue
+            region = self.units.get(unit_id, {}).get("region_code", "")[:6] or "000000"
+            if person:
+                who = Principal(user_id=person["id"], username=person.get("username") or f"sim-{person['id']}",
+                                role="leader" if person.get("leader") else "handler", jurisdiction=region,
+                                unit_id=unit_id)
+                headers = {"Authorization": f"Bearer {issue_token(self.settings, who, ttl_seconds=86400)}"}
+            else:
+                headers = self.token(role="handler", jurisdiction=region, unit_id=unit_id,
+                                     username=f"sim-handler-{unit_id}")
+            r = self.api.request("POST", f"/notify/api/v1/notices/{notice['id']}/ack", headers=headers)
+            if r.status == 200:
+                self.summary.acknowledged += 1
+            else:
+                self.summary.ack_refused += 1
+                log.info("simulated acknowledgement of %s refused: %s %s", notice["title"], r.status, r.body)
+        self.system.settle(timeout=120)
+
     # ------------------------------------------------------------ supervisors and rectification
 
     def supervisor(self) -> dict:
@@ -378,14 +422,18 @@ class Simulation:
                           username="sim-city-supervisor")
 
     def findings(self, **query) -> list[dict]:
+        return self.pages("/supervise/api/v1/findings", self.supervisor(), query)
+
+    def pages(self, path: str, headers: dict, query: dict, size: int = 200) -> list[dict]:
+        """Every item of a paginated list (a list body, or a body with ``items``), ``size`` a page."""
         out, page = [], 1
         while True:
-            r = self.api.request("GET", "/supervise/api/v1/findings", headers=self.supervisor(),
-                                 query={**query, "page": page, "page_size": 200})
-            if r.status != 200 or not isinstance(r.body, dict):
-                return out
-            out.extend(r.body.get("items", []))
-            if len(r.body.get("items", [])) < 200:
+            r = self.api.request("GET", path, headers=headers, query={**query, "page": page, "page_size": size})
+            if r.status != 200:
+                raise RuntimeError(f"GET {path} page {page}: {r.status} {r.body}")
+            items = r.body.get("items", []) if isinstance(r.body, dict) else r.body or []
+            out.extend(items)
+            if len(items) < size:
                 return out
             page += 1
 
@@ -464,9 +512,21 @@ class Simulation:
                 self.cards[month] = card.body.get("rows", [])
         self.system.settle(timeout=120)
 
+    def linked_same_matter(self, track: CaseTrack) -> CaseTrack | None:
+        """The earlier petition intake linked ``track`` to, when it is one of the same petitioner's petitions
+        on the same matter (the planned original or a later repeat of it: intake links the latest)."""
+        if not track.planned.repeat_of or not track.linked_to:
+            return None
+        linked = self.by_petition.get(track.linked_to)
+        if linked is None or linked.planned.petitioner is None:
+            return None
+        same = (linked.planned.petitioner.id_number == track.planned.petitioner.id_number
+                and linked.planned.matter == track.planned.matter)
+        return linked if same else None
+
     def missed_repeats(self) -> tuple[int, int]:
         planned = [t for t in self.tracks if t.planned.repeat_of in self.by_key]
-        linked = [t for t in planned if t.linked_to == self.by_key[t.planned.repeat_of].petition_id]
+        linked = [t for t in planned if self.linked_same_matter(t) is not None]
         return len(linked), len(planned)
 
     def ranking(self) -> tuple[bool | None, str]:
@@ -543,6 +603,16 @@ class Simulation:
     def extra_summary(self) -> list[str]:
         """Escalations by rung, interviews, notices by channel and the month's colours, from the public APIs."""
         lines = []
+        on_time = 0
+        for track in self.tracks:
+            if track.closed_day is None:
+                continue
+            r = self.api.request("GET", f"/assign/api/v1/cases/{track.case_id}", headers=self.admin())
+            stages = (r.body or {}).get("stages", []) if r.status == 200 else []
+            on_time += r.status == 200 and not any(
+                st["kind"] in WATCHED_STAGES and (st.get("outcome") or "").endswith(":late") for st in stages)
+        self.summary.closed_on_time = on_time
+        lines.append(f"办结 {self.summary.closed} 件，其中按期办结 {on_time} 件（各环节均未超期）")
         found = self.findings()
         self.summary.findings = dict(Counter(f.get("rule_label") or f["rule"] for f in found))
         lines.append("五必查督查件: " + ("，".join(f"{k} {v}" for k, v in sorted(self.summary.findings.items())) or "无"))
@@ -597,11 +667,11 @@ class Simulation:
             if (track.commitment_due and not track.commitment_done
                     and track.commitment_due < self.start + timedelta(days=self.params.days)):
                 out["not_carried_out"].add(track.display_no)
-            earlier = self.by_key.get(track.planned.repeat_of or "")
-            reported = earlier.reported_day if earlier is not None else None
-            # Supervision can only see a return that intake's repeat detection linked to the earlier
-            # petition; repeats it missed are counted apart (``missed_repeats``), they are intake's recall.
-            if reported is not None and reported < track.planned.day and track.linked_to == earlier.petition_id:
+            # Supervision can only see a return that intake's repeat detection linked to an earlier petition
+            # of the same matter (the latest of them); repeats it missed are counted apart
+            # (``missed_repeats``), they are intake's recall.
+            earlier = self.linked_same_matter(track)
+            if earlier is not None and earlier.reported_day is not None and earlier.reported_day < track.planned.day:
                 out["reflow"].add(earlier.display_no)  # came back after the case was reported resolved or closed
         return out
 

@@ -1,6 +1,8 @@
 """The directory: the Nanyang demo data, the admin API, versions, and copies kept by supervise and notify."""
 from __future__ import annotations
 
+import json
+
 import io
 from collections import Counter
 
@@ -79,6 +81,25 @@ def test_directory_loads_from_xlsx(assign):
     leaders = assign.client.get("/assign/api/v1/people", query_string={"unit_id": "411302-test", "leader": "true"},
                                 headers=assign.admin()).json
     assert [p["name"] for p in leaders] == ["吴测"]
+
+
+def test_people_come_a_thousand_a_page_inside_the_jurisdiction(assign):
+    """The demo city's directory holds more than 1,000 people: the listing pages (X-Pagination), never
+    cuts the rest off silently."""
+    from assign_svc.models import Person
+
+    with assign.runtime.sessions() as s:
+        total = s.query(Person).filter(Person.active.is_(True)).count()
+    assert total > 1000
+    first = assign.client.get("/assign/api/v1/people", headers=assign.admin())
+    assert len(first.json) == 1000 and json.loads(first.headers["X-Pagination"])["total"] == total
+    rest = assign.client.get("/assign/api/v1/people", query_string={"page": 2}, headers=assign.admin()).json
+    ids = [p["id"] for p in first.json + rest]
+    assert len(ids) == total and ids == sorted(ids)
+    county = assign.client.get("/assign/api/v1/people", query_string={"page_size": 1000},
+                               headers=auth(assign.settings, role="supervisor", jurisdiction="411302")).json
+    assert county and all(p["unit_id"].startswith("411302") for p in county)
+    assert len(county) < total
 
 
 def test_supervise_and_notify_keep_their_copies(system):

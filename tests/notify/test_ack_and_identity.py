@@ -162,3 +162,35 @@ def test_ack_deadline_uses_the_operators_calendar_file(settings, tmp_path):
         assert notify.request("assignment").ack_due_at == beijing(2031, 3, 5, 9, 15)
     finally:
         notify.runtime.close()
+
+
+def test_unacknowledged_list_for_supervisors_in_their_jurisdiction(notify):
+    """未签收通知一览: what is still unsigned, oldest first, overdue ones apart, inside the caller's jurisdiction."""
+    first = notify.request("assignment", subject_id="case-1", context={"region_code": "411302"})
+    advance(minutes=10)
+    signed = notify.request("assignment", subject_id="case-2", context={"region_code": "411302"})
+    advance(minutes=10)
+    city = notify.request("assignment", subject_id="case-3", recipient_id="411300-xfj", recipient_name="南阳市信访局",
+                          context={"region_code": "411300"})
+    unit = notify.headers(role="handler", jurisdiction="411302", unit_id="411302-zjj")
+    assert notify.client.post(f"/notify/api/v1/notices/{signed.id}/ack", headers=unit).status_code == 200
+
+    def listed(query: str = "", **who) -> list[str]:
+        got = notify.client.get(f"/notify/api/v1/notices?{query}", headers=notify.headers(**who))
+        assert got.status_code == 200, got.json
+        return [n["id"] for n in got.json]
+
+    assert listed() == [first.id, signed.id, city.id]
+    assert listed("unacknowledged=true") == [first.id, city.id]
+    assert listed("unacknowledged=true&region=411302") == [first.id]
+    county = {"role": "supervisor", "jurisdiction": "411302"}
+    assert listed("unacknowledged=true", **county) == [first.id]  # the city's notice is outside 411302
+    assert listed("overdue=true") == []
+    advance(days=3)  # past every 签收 deadline
+    assert listed("overdue=true") == [first.id, city.id]
+    assert listed("overdue=true&recipient_kind=person") == []
+    # units and handlers read their own inbox, not the list
+    unit = notify.headers(role="handler", jurisdiction="411302", unit_id="411302-zjj")  # a fresh token, days later
+    assert notify.client.get("/notify/api/v1/notices", headers=unit).status_code == 403
+    bad = notify.client.get("/notify/api/v1/notices?region=41&recipient_kind=x", headers=notify.headers())
+    assert bad.status_code == 422 and set(bad.json["errors"]["query"]) == {"region", "recipient_kind"}

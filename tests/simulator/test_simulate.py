@@ -52,6 +52,13 @@ def test_expected_equals_reported(settings, tmp_path, seed):
     assert summary.colours  # the month's scorecard was computed (and the lagging check ran with it)
     ok, lines = sim.check()
     assert ok, "\n".join(lines)
+    sim.extra_summary()
+    assert 0 < summary.closed_on_time <= summary.closed
+    # recipients acknowledge (签收) as their unit's profile says; the late and the never escalate
+    assert summary.acknowledged > 0 and summary.ack_refused == 0
+    assert 0 < summary.notices["acknowledged"] < summary.notices["inbox"]
+    escalated = sim.pages("/notify/api/v1/notices", sim.admin(), {"notice_type": "unacknowledged"}, size=100)
+    assert escalated, "a slow or sloppy recipient's notice escalated"
     expected = sim.expected()
     assert sum(len(v) for v in expected.values()) > 0  # the month must exercise the checks
 

@@ -67,6 +67,25 @@ def test_paused_closed_and_petitioner_windows_are_not_overdue(sv_on):
         assert closed.closed_at == START + timedelta(days=3)
 
 
+def test_stage_closed_after_its_due_between_two_sweeps_is_still_overdue(sv_on):
+    """The deadline (23:59:59) passed and the unit accepted the next afternoon, before any sweep saw the
+    stage open: the closing action itself opens the finding, once; the next sweep finds nothing more."""
+    sv = sv_on
+    pid, case_id = sv.new_case()
+    due = START + timedelta(days=15)
+    sv.act(pid, "sign", stages=[stage("acceptance_notice", due), stage("objection", START + timedelta(days=5))])
+    freeze(due - timedelta(hours=1))
+    assert sv.sweep("overdue")["overdue"]["opened"] == 0  # the evening sweep: not yet due
+    late = due + timedelta(hours=15)
+    sv.act(pid, "accept", stages=[stage("handling", START + timedelta(days=60))], at=late)
+    [f] = sv.findings()
+    assert (f.rule, f.subject_id, f.cycle) == ("overdue", case_id, f"acceptance_notice:{int(due.timestamp())}")
+    assert f.evidence["closed_at"] == late.isoformat() and "逾期办理" in f.evidence["text"]
+    freeze(late + timedelta(hours=1))
+    assert sv.sweep("overdue")["overdue"]["opened"] == 0
+    assert len(sv.findings()) == 1  # the objection window (the unit's right, not its duty) is no finding
+
+
 def test_extended_deadline_is_a_new_cycle(sv):
     pid, case_id = sv.new_case()
     first = START + timedelta(days=60)
