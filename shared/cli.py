@@ -54,14 +54,15 @@ def up(host: str, port: int) -> None:
     if settings.broker_url:
         raise click.UsageError("`xinfang up` is the embedded default; unset XINFANG_BROKER_URL "
                                "(use serve/worker/scheduler for the distributed mode)")
+    _check_port(host, port)
     system = EmbeddedSystem(settings)
     system.start()
-    server = create_server(system.wsgi, host=host, port=port, threads=8)
-    base = f"http://{host}:{port}"
-    click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
-    for service in SERVICES:
-        click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
     try:
+        server = create_server(system.wsgi, host=host, port=port, threads=8)
+        base = f"http://{host}:{port}"
+        click.echo(f"xinfang is up at {base}  (data: {settings.data_dir.resolve()})")
+        for service in SERVICES:
+            click.echo(f"  {service:10s} {base}/{service}/docs   health: {base}/{service}/healthz")
         _serve_until_stopped(server, "stopping: finishing in-flight work")
     finally:
         system.stop()
@@ -472,6 +473,7 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
     from shared.simulator import demo as demo_mod
 
     settings = demo_mod.settings_for_demo(_settings(), None)
+    _check_port(host, port)  # before the month is played, not after
     demo_mod.quiet_logs()
     earlier = None if fresh else demo_mod.read_marker(settings)
     if earlier is None:
@@ -498,22 +500,40 @@ def demo(host: str, port: int, seed: int, days: int, per_day: float, fresh: bool
     configure_logging(settings.log_level)
     logins = demo_mod.create_demo_logins(system)
     month = (shared_clock.now() - timedelta(days=1)).astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m")
-    server = create_server(system.wsgi, host=host, port=port, threads=8)
-    base = f"http://{host}:{port}"
-    click.echo(f"\nxinfang 演示系统已启动: {base}")
-    for label, url in demo_mod.demo_urls(base, month):
-        click.echo(f"  {label:24s} {url}")
-    click.echo(f"演示账号（密码 {demo_mod.DEMO_PASSWORD}，登录: POST {base}/assign/api/v1/auth/login）:")
-    for username, role, name in logins:
-        click.echo(f"  {username:24s} {role:10s} {name}")
-    click.echo("县级系统 API Key（X-API-Key）:")
-    for region, key in sorted(api_keys.items()):
-        click.echo(f"  {region}  {key}")
-
     try:
+        server = create_server(system.wsgi, host=host, port=port, threads=8)
+        base = f"http://{host}:{port}"
+        click.echo(f"\nxinfang 演示系统已启动: {base}")
+        for label, url in demo_mod.demo_urls(base, month):
+            click.echo(f"  {label:24s} {url}")
+        click.echo(f"演示账号（密码 {demo_mod.DEMO_PASSWORD}，登录: POST {base}/assign/api/v1/auth/login）:")
+        for username, role, name in logins:
+            click.echo(f"  {username:24s} {role:10s} {name}")
+        click.echo("县级系统 API Key（X-API-Key）:")
+        for region, key in sorted(api_keys.items()):
+            click.echo(f"  {region}  {key}")
         _serve_until_stopped(server, "stopping")
     finally:
         system.stop()
+
+
+def _check_port(host: str, port: int) -> None:
+    """A clear error before anything starts when ``host:port`` cannot be listened on (another ``xinfang up``
+    or ``demo`` holds it, say), instead of a traceback once the system is up or the demo month played."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.UsageError(f"--host {host}: {exc}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise click.UsageError(f"无法在 {host}:{port} 上监听（{exc.strerror}）：端口可能已被另一个 xinfang up 或 "
+                                       f"xinfang demo 占用；停止它，或用 --port 换一个端口") from None
 
 
 def _serve_until_stopped(server, stopping: str) -> None:

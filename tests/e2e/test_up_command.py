@@ -40,3 +40,24 @@ def test_up_serves_all_four_services_stops_on_ctrl_c_and_resumes(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
+    """Another ``xinfang up`` or demo on the port: a clear error at once, not a traceback after start-up
+    (or, for the demo, after the month was played)."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from shared.cli import cli
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for command in (["up"], ["demo", "--days", "1"]):
+            result = CliRunner().invoke(cli, [*command, "--port", str(port)],
+                                        env={"XINFANG_DATA_DIR": str(tmp_path / "var")})
+            assert result.exit_code == 2, result.output
+            assert f"无法在 127.0.0.1:{port} 上监听" in result.output and "--port" in result.output
+    assert not (tmp_path / "var").exists()  # nothing was started, migrated or simulated
