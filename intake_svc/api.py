@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from intake_svc import idempotency, service
 from intake_svc.models import Petition, PetitionChange
 from intake_svc.pii import PiiVault, audit_reveal
-from intake_svc.schemas import (ChangeSchema, CountyNoQuerySchema, PetitionInSchema, PetitionOutSchema,
-                                PetitionQuerySchema, RevealQuerySchema)
+from intake_svc.schemas import (PETITION_EXAMPLE, ChangeSchema, CountyNoQuerySchema, PetitionInSchema,
+                                PetitionOutSchema, PetitionQuerySchema, RevealQuerySchema)
 from intake_svc.views import fast_dumper, petition_view
 from shared.auth import current_principal, require_jurisdiction, require_roles
 from shared.web import check_page, runtime_of
@@ -90,7 +90,7 @@ def register(data: dict, *, assume_new: bool, key: str | None) -> tuple[dict, in
 @blp.route("")
 class Petitions(MethodView):
     @require_roles(*REGISTER_ROLES)
-    @blp.arguments(PETITION_IN)
+    @blp.arguments(PETITION_IN, example=PETITION_EXAMPLE)
     @blp.response(201, PETITION_OUT)
     @blp.alt_response(200, schema=PetitionOutSchema,
                       description="already registered (same system and county_no, or a replayed Idempotency-Key)")

@@ -88,6 +88,20 @@ class PetitionerInSchema(Schema):
         return data
 
 
+#: A complete, valid registration: the request body example of the OpenAPI document (``/intake/docs`` fills
+#: "Try it out" with it).  ``system`` must be the caller's API key's own system.
+PETITION_EXAMPLE = {
+    "system": "wancheng-xf", "county_no": "WC-2026-000123", "channel": "来访", "purpose": "求决",
+    "petitioned_at": "2026-11-20T09:30:00+08:00", "registered_at": "2026-11-20T09:45:00+08:00", "people_count": 1,
+    "title": "房屋征收补偿款未发放", "request_text": "东关街道旧城改造项目房屋已于2026年3月腾空交付，征收补偿款至今未发放，请求尽快兑现。",
+    "facts": "2025年12月签订征收补偿协议，约定交房后30日内支付补偿款。", "category": "0301",
+    "region_code": "411302001000", "complained_party": "宛城区房屋征收办公室",
+    "petitioners": [{"name": "张三", "id_number": "41130219800101001X", "phone": "13800000000",
+                     "address_code": "411302001000", "address": "宛城区东关街道某小区3号楼"}],
+    "legal_litigation": False, "urgent": False, "anonymous": False, "confidential": False, "first_time": True,
+}
+
+
 class PetitionInSchema(Schema):
     """Registration of a petition (信访件登记)."""
 

@@ -104,3 +104,17 @@ def test_rate_limit_answers_429_with_retry_after(intake):
     # Another key is not affected
     _, other = key_for(intake, rate_limit="3/minute")
     assert intake.get("", headers=other).status_code == 200
+
+
+def test_the_openapi_example_registers_as_it_is(intake):
+    """A county system with a key and the OpenAPI document: the documented example body is a valid
+    registration (201), and sent again it is the existing petition (200), never a second one."""
+    spec = intake.client.get("/intake/openapi.json").json
+    example = spec["paths"]["/intake/api/v1/petitions"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    _, headers = key_for(intake, system=example["system"])
+    first = intake.post(example, headers=headers)
+    assert first.status_code == 201, first.json
+    assert first.json["category_code"] == example["category"] and first.json["region_code"] == example["region_code"]
+    again = intake.post(example, headers=headers)
+    assert again.status_code == 200 and again.json["existing"] is True and again.json["id"] == first.json["id"]
+    assert intake.count() == 1
