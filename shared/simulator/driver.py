@@ -515,7 +515,7 @@ class Simulation:
     def linked_same_matter(self, track: CaseTrack) -> CaseTrack | None:
         """The earlier petition intake linked ``track`` to, when it is one of the same petitioner's petitions
         on the same matter (the planned original or a later repeat of it: intake links the latest)."""
-        if not track.planned.repeat_of or not track.linked_to:
+        if not track.planned.repeat_of or not track.linked_to or track.planned.petitioner is None:
             return None
         linked = self.by_petition.get(track.linked_to)
         if linked is None or linked.planned.petitioner is None:
