@@ -5,14 +5,12 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from notify_svc import delivery as delivery_mod
 from notify_svc import service
 from notify_svc.models import Delivery, Notice
-from shared import clock
 from shared.auth import Principal, current_principal, require_roles
-from shared.regions import subtree_prefix
 from shared.web import check_page, runtime_of
 
 blp = Blueprint("inbox", __name__, url_prefix="/notify/api/v1", description="收件箱与签收 (inbox and acknowledgement)")
@@ -120,24 +118,10 @@ class Notices(MethodView):
         """Notices in your jurisdiction, oldest first; ``unacknowledged`` gives the 未签收 list a supervisor
         chases, ``overdue`` those already past their deadline (X-Pagination header)."""
         check_page(pagination_parameters)
-        principal = current_principal()
-        stmt = select(Notice)
-        mine = subtree_prefix(principal.jurisdiction)
-        if mine:  # notices without a region (a person's digest, say) are everybody's, as in the inbox
-            stmt = stmt.where(or_(Notice.region_code == "", Notice.region_code.startswith(mine)))
-        if query["region"]:
-            stmt = stmt.where(Notice.region_code.startswith(subtree_prefix(query["region"])))
-        if query["unacknowledged"] or query["overdue"]:
-            stmt = stmt.where(Notice.acknowledged_at.is_(None))
-        if query["overdue"]:
-            stmt = stmt.where(Notice.ack_due_at < clock.now())
-        for name in ("notice_type", "recipient_kind"):
-            if query[name]:
-                stmt = stmt.where(getattr(Notice, name) == query[name])
+        stmt = service.notices_in(current_principal().jurisdiction, **query)
         with runtime_of(current_app).read_sessions() as session:
             pagination_parameters.item_count = session.scalar(select(func.count()).select_from(stmt.subquery()))
-            return session.scalars(stmt.order_by(Notice.created_at, Notice.id)
-                                   .offset(pagination_parameters.first_item)
+            return session.scalars(stmt.offset(pagination_parameters.first_item)
                                    .limit(pagination_parameters.page_size)).all()
 
 

@@ -35,6 +35,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *, runtime: S
     runtime = runtime or build_runtime(settings_from(config))
     app = make_service_app(runtime, title="xinfang notify_svc 通知与签收", blueprints=[blp, ops_blp],
                            description="Notices, inboxes, acknowledgement and escalation.",
-                           open_paths=[re.compile(r"/notify/inbox(/.*)?"), re.compile(r"/notify/ack(/[^/]+)?")])
+                           open_paths=[re.compile(r"/notify/inbox(/.*)?"), re.compile(r"/notify/ack(/[^/]+)?"),
+                                       re.compile(r"/notify/unacknowledged")])
     app.register_blueprint(pages)
     return app

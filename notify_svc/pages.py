@@ -1,6 +1,7 @@
-"""Server-rendered Chinese pages: the inbox (收件箱) and the signed acknowledgement link (签收链接).
+"""Server-rendered Chinese pages: the inbox (收件箱), the supervisors' 未签收通知一览 and the signed
+acknowledgement link (签收链接).
 
-Authentication of ``/notify/inbox``: the staff JWT (from ``POST /assign/api/v1/auth/login``) in
+Authentication of ``/notify/inbox`` and ``/notify/unacknowledged``: the staff JWT (from ``POST /assign/api/v1/auth/login``) in
 the cookie ``xinfang_notify_token``, set either by the page's sign-in form (paste the token) or by
 opening ``/notify/inbox?token=<JWT>`` once (the page stores it and redirects to drop it from the
 address bar).  Forms carry a CSRF token derived from the cookie.  ``/notify/ack/<token>`` needs no
@@ -55,18 +56,26 @@ def _login_page(message: str = "", status: int = 200):
     return make_response(render_template("login.html", message=message), status)
 
 
+def _adopt_query_token(endpoint: str):
+    """``?token=<JWT>`` opened once: store it in the cookie and redirect to drop it from the address bar."""
+    query_token = request.args.get("token")
+    if not query_token:
+        return None
+    try:
+        verify_token(runtime_of(current_app).settings, query_token)
+    except InvalidToken:
+        return _login_page("令牌无效或已过期，请重新登录。", 401)
+    args = {k: v for k, v in request.args.items() if k != "token"}
+    resp = redirect(url_for(endpoint, **args))
+    resp.set_cookie(COOKIE, query_token, httponly=True, samesite="Lax", path="/notify")
+    return resp
+
+
 @pages.get("/notify/inbox")
 def inbox():
-    query_token = request.args.get("token")
-    if query_token:
-        try:
-            verify_token(runtime_of(current_app).settings, query_token)
-        except InvalidToken:
-            return _login_page("令牌无效或已过期，请重新登录。", 401)
-        args = {k: v for k, v in request.args.items() if k != "token"}
-        resp = redirect(url_for("notify_pages.inbox", **args))
-        resp.set_cookie(COOKIE, query_token, httponly=True, samesite="Lax", path="/notify")
-        return resp
+    adopted = _adopt_query_token("notify_pages.inbox")
+    if adopted is not None:
+        return adopted
     principal, token = _principal()
     if principal is None:
         return _login_page()
@@ -88,6 +97,48 @@ def inbox():
     return render_template("inbox.html", principal=principal, notices=notices, unread=unread, types=types,
                            labels=labels, notice_type=notice_type, only_open=only_open, csrf=_csrf(token),
                            local=lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "")
+
+
+#: Rows of the 未签收 overview page (the oldest; the API pages through the rest).
+OVERVIEW_ROWS = 200
+
+
+@pages.get("/notify/unacknowledged")
+def unacknowledged():
+    """未签收通知一览: what is still unsigned in the supervisor's jurisdiction, the longest waiting first."""
+    adopted = _adopt_query_token("notify_pages.unacknowledged")
+    if adopted is not None:
+        return adopted
+    principal, _ = _principal()
+    if principal is None:
+        return _login_page()
+    if principal.role not in ("supervisor", "admin"):
+        return make_response(render_template("message.html", title="无权查看",
+                                             text="未签收通知一览仅供督查员和管理员查看；请在收件箱中查看本人或本单位的通知。"), 403)
+    runtime = runtime_of(current_app)
+    tz = ZoneInfo(runtime.settings.timezone)
+    only_overdue = request.args.get("overdue") == "1"
+    stmt = service.notices_in(principal.jurisdiction, unacknowledged=True, overdue=only_overdue)
+    now = clock.now()
+    def count(select_notices) -> int:
+        return session.scalar(select(func.count()).select_from(select_notices.subquery()))
+
+    with runtime.read_sessions() as session:
+        total = count(service.notices_in(principal.jurisdiction, unacknowledged=True))
+        overdue_total = count(service.notices_in(principal.jurisdiction, overdue=True))
+        notices = list(session.scalars(stmt.limit(OVERVIEW_ROWS)))
+    types = {n.notice_type for n in notices}
+    labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in types}
+
+    def late(notice) -> str:
+        if notice.ack_due_at is None or notice.ack_due_at >= now:
+            return ""
+        hours = int((now - notice.ack_due_at).total_seconds() // 3600)
+        return f"逾期 {hours // 24} 天 {hours % 24} 小时" if hours >= 24 else f"逾期 {hours} 小时"
+
+    return render_template("unacknowledged.html", principal=principal, notices=notices, total=total,
+                           overdue_total=overdue_total, only_overdue=only_overdue, labels=labels, late=late,
+                           listed=overdue_total if only_overdue else total, local=lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "")
 
 
 @pages.post("/notify/inbox/login")

@@ -22,6 +22,7 @@ from notify_svc.templates import TemplateError, render
 from shared import clock
 from shared.calendar import WorkCalendar
 from shared.db import new_id
+from shared.regions import subtree_prefix
 from shared.contracts import DirectoryChanged, NoticeAcknowledged, NoticeRequested
 from shared.contracts.findings import FindingChanged
 from shared.runtime import ServiceRuntime
@@ -299,6 +300,28 @@ def mark_error(session: Session, runtime: ServiceRuntime, notice: Notice, proble
 
 class NotYours(Exception):
     pass
+
+
+def notices_in(jurisdiction: str, *, unacknowledged: bool = False, overdue: bool = False, region: str | None = None,
+               notice_type: str | None = None, recipient_kind: str | None = None):
+    """SELECT of the notices a supervisor of ``jurisdiction`` oversees, oldest first: ``unacknowledged`` the
+    未签收 ones, ``overdue`` those past their 签收 deadline; notices without a region (a person's digest, say)
+    are everybody's, as in the inbox."""
+    stmt = select(Notice)
+    mine = subtree_prefix(jurisdiction)
+    if mine:
+        stmt = stmt.where(or_(Notice.region_code == "", Notice.region_code.startswith(mine)))
+    if region:
+        stmt = stmt.where(Notice.region_code.startswith(subtree_prefix(region)))
+    if unacknowledged or overdue:
+        stmt = stmt.where(Notice.acknowledged_at.is_(None))
+    if overdue:
+        stmt = stmt.where(Notice.ack_due_at < clock.now())
+    if notice_type:
+        stmt = stmt.where(Notice.notice_type == notice_type)
+    if recipient_kind:
+        stmt = stmt.where(Notice.recipient_kind == recipient_kind)
+    return stmt.order_by(Notice.created_at, Notice.id)
 
 
 def person_ids(session: Session, principal) -> list[str]:

@@ -106,7 +106,7 @@ def demo_urls(base: str, month: str) -> list[tuple[str, str]]:
         ("督查 supervise API 文档", f"{base}/supervise/docs"),
         ("通知 notify API 文档", f"{base}/notify/docs"),
         ("收件箱（网页）", f"{base}/notify/inbox"),
-        ("未签收通知 unacknowledged", f"{base}/notify/api/v1/notices?unacknowledged=true"),
+        ("未签收通知一览（网页）", f"{base}/notify/unacknowledged"),
         ("督查件 findings", f"{base}/supervise/api/v1/findings"),
         (f"{month} 三率三色", f"{base}/supervise/api/v1/scorecards/{month}"),
     ]

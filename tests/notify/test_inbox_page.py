@@ -136,3 +136,51 @@ def test_ack_link_opens_a_confirmation_page_and_the_button_acknowledges(notify, 
     assert browser.find_element(By.ID, "acknowledged-at").text == "2025年09月22日 10:00"
     [row] = notify.rows(Notice, Notice.id == notice.id)
     assert row.ack_via == "link" and row.acknowledged_at == clock.now()
+
+
+def test_unacknowledged_overview_for_supervisors(notify, served, browser):
+    """未签收通知一览: a supervisor sees what is still unsigned in their jurisdiction, the longest waiting first,
+    overdue ones marked; a unit's handler is refused."""
+    from selenium.webdriver.common.by import By
+
+    from tests.notify.conftest import advance
+
+    first = notify.request("assignment", subject_id="c1", context={"region_code": "411302"})
+    advance(minutes=10)
+    signed = notify.request("assignment", subject_id="c2", context={"region_code": "411302"})
+    advance(minutes=10)
+    urge = notify.request("urge", subject_id="f1", urgency="urgent", context={"region_code": "411302"})
+    city = notify.request("assignment", subject_id="c3", recipient_id="411300-xfj", recipient_name="南阳市信访局",
+                          context={"region_code": "411300"})
+    unit = token_for(notify.settings, role="handler", unit_id="411302-zjj", jurisdiction="411302")
+    assert notify.client.post(f"/notify/api/v1/notices/{signed.id}/ack",
+                              headers={"Authorization": f"Bearer {unit}"}).status_code == 200
+
+    def supervisor() -> str:
+        return token_for(notify.settings, role="supervisor", unit_id="411302-xfj", jurisdiction="411302")
+
+    # from the inbox, a supervisor follows the link to the overview
+    browser.get(f"{served}/notify/inbox?token={supervisor()}")
+    browser.find_element(By.ID, "to-overview").click()
+    wait_for(browser, lambda b: b.find_element(By.TAG_NAME, "h1").text == "未签收通知一览")
+    assert browser.find_element(By.ID, "total").text == "2" and browser.find_element(By.ID, "overdue-total").text == "0"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#notices tbody tr")
+    assert [r.get_attribute("id") for r in rows] == [f"row-{first.id}", f"row-{urge.id}"]  # not the city's
+    assert rows[0].find_element(By.CSS_SELECTOR, ".recipient").text == "宛城区住房和城乡建设局"
+    assert rows[1].find_element(By.CSS_SELECTOR, ".title").text.startswith("【紧急】")
+    assert {r.find_element(By.CSS_SELECTOR, ".state").text for r in rows} == {"未到签收期限"}
+    assert city.id not in browser.page_source
+
+    # three days on, both are past their deadline; the filter shows the overdue ones, in red
+    advance(days=3)
+    browser.get(f"{served}/notify/unacknowledged?token={supervisor()}")
+    assert browser.find_element(By.ID, "overdue-total").text == "2"
+    browser.find_element(By.ID, "overdue-filter").click()
+    browser.find_element(By.ID, "apply-filter").click()
+    wait_for(browser, lambda b: "overdue=1" in b.current_url)
+    states = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#notices tbody tr.late .state")]
+    assert len(states) == 2 and all(s.startswith("逾期 ") and "天" in s for s in states), states
+
+    # a unit's handler is refused, and sent back to the inbox
+    browser.get(f"{served}/notify/unacknowledged?token={token_for(notify.settings, role='handler', unit_id='411302-zjj', jurisdiction='411302')}")
+    assert "仅供督查员和管理员查看" in browser.page_source
