@@ -1,10 +1,10 @@
 """Server-rendered Chinese pages: the inbox (收件箱), the supervisors' 未签收通知一览 and the signed
 acknowledgement link (签收链接).
 
-Authentication of ``/notify/inbox`` and ``/notify/unacknowledged``: the staff JWT (from ``POST /assign/api/v1/auth/login``) in
-the cookie ``xinfang_notify_token``, set either by the page's sign-in form (paste the token) or by
-opening ``/notify/inbox?token=<JWT>`` once (the page stores it and redirects to drop it from the
-address bar).  Forms carry a CSRF token derived from the cookie.  ``/notify/ack/<token>`` needs no
+Authentication of ``/notify/inbox`` and ``/notify/unacknowledged``: the staff JWT (from
+``POST /assign/api/v1/auth/login``) in the cookie ``xinfang_notify_token``, set either by the inbox's
+sign-in form (paste the token) or by opening either page with ``?token=<JWT>`` once (the page stores it
+and redirects to drop it from the address bar).  Forms carry a CSRF token derived from the cookie.  ``/notify/ack/<token>`` needs no
 login: the signed link itself is the credential.  Its GET only shows the notice and a 「确认签收」
 button (mail scanners and link previews fetch links); the button POSTs the token in the form body to
 ``/notify/ack``, which acknowledges.
@@ -96,7 +96,7 @@ def inbox():
     labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in set(types) | {n.notice_type for n in notices}}
     return render_template("inbox.html", principal=principal, notices=notices, unread=unread, types=types,
                            labels=labels, notice_type=notice_type, only_open=only_open, csrf=_csrf(token),
-                           local=lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "")
+                           local=_local(tz))
 
 
 #: Rows of the 未签收 overview page (the oldest; the API pages through the rest).
@@ -113,20 +113,17 @@ def unacknowledged():
     if principal is None:
         return _login_page()
     if principal.role not in ("supervisor", "admin"):
-        return make_response(render_template("message.html", title="无权查看",
-                                             text="未签收通知一览仅供督查员和管理员查看；请在收件箱中查看本人或本单位的通知。"), 403)
+        return make_response(render_template(
+            "message.html", title="无权查看", text="未签收通知一览仅供督查员和管理员查看；请在收件箱中查看本人或本单位的通知。"), 403)
     runtime = runtime_of(current_app)
     tz = ZoneInfo(runtime.settings.timezone)
     only_overdue = request.args.get("overdue") == "1"
-    stmt = service.notices_in(principal.jurisdiction, unacknowledged=True, overdue=only_overdue)
     now = clock.now()
-    def count(select_notices) -> int:
-        return session.scalar(select(func.count()).select_from(select_notices.subquery()))
-
     with runtime.read_sessions() as session:
-        total = count(service.notices_in(principal.jurisdiction, unacknowledged=True))
-        overdue_total = count(service.notices_in(principal.jurisdiction, overdue=True))
-        notices = list(session.scalars(stmt.limit(OVERVIEW_ROWS)))
+        total = _count(session, service.notices_in(principal.jurisdiction, unacknowledged=True))
+        overdue_total = _count(session, service.notices_in(principal.jurisdiction, overdue=True))
+        shown = service.notices_in(principal.jurisdiction, unacknowledged=True, overdue=only_overdue)
+        notices = list(session.scalars(shown.limit(OVERVIEW_ROWS)))
     types = {n.notice_type for n in notices}
     labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in types}
 
@@ -138,7 +135,16 @@ def unacknowledged():
 
     return render_template("unacknowledged.html", principal=principal, notices=notices, total=total,
                            overdue_total=overdue_total, only_overdue=only_overdue, labels=labels, late=late,
-                           listed=overdue_total if only_overdue else total, local=lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "")
+                           listed=overdue_total if only_overdue else total, local=_local(tz))
+
+
+def _count(session, stmt) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.subquery()))
+
+
+def _local(tz: ZoneInfo):
+    """The pages' local time format (``2026-11-24 09:00``; empty for none)."""
+    return lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else ""
 
 
 @pages.post("/notify/inbox/login")
