@@ -71,14 +71,28 @@ def _adopt_query_token(endpoint: str):
     return resp
 
 
-@pages.get("/notify/inbox")
-def inbox():
-    adopted = _adopt_query_token("notify_pages.inbox")
+def _signed_in(endpoint: str):
+    """(response, principal, token) of a page's caller: a response to send instead (the ``?token=`` redirect,
+    the sign-in form) and no principal, or no response and the signed-in principal with its token."""
+    adopted = _adopt_query_token(endpoint)
     if adopted is not None:
-        return adopted
+        return adopted, None, ""
     principal, token = _principal()
     if principal is None:
-        return _login_page()
+        return _login_page(), None, ""
+    return None, principal, token
+
+
+def _labels(runtime, types) -> dict[str, str]:
+    """Notice types' Chinese labels from the policy."""
+    return {t: cfg_of(runtime).type_policy(t).get("label", t) for t in types}
+
+
+@pages.get("/notify/inbox")
+def inbox():
+    answer, principal, token = _signed_in("notify_pages.inbox")
+    if answer is not None:
+        return answer
     runtime = runtime_of(current_app)
     tz = ZoneInfo(runtime.settings.timezone)
     notice_type = request.args.get("type", "")
@@ -93,7 +107,7 @@ def inbox():
         if only_open:
             stmt = stmt.where(Notice.acknowledged_at.is_(None))
         notices = list(session.scalars(stmt))
-    labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in set(types) | {n.notice_type for n in notices}}
+    labels = _labels(runtime, set(types) | {n.notice_type for n in notices})
     return render_template("inbox.html", principal=principal, notices=notices, unread=unread, types=types,
                            labels=labels, notice_type=notice_type, only_open=only_open, csrf=_csrf(token),
                            local=_local(tz))
@@ -106,12 +120,9 @@ OVERVIEW_ROWS = 200
 @pages.get("/notify/unacknowledged")
 def unacknowledged():
     """未签收通知一览: what is still unsigned in the supervisor's jurisdiction, the longest waiting first."""
-    adopted = _adopt_query_token("notify_pages.unacknowledged")
-    if adopted is not None:
-        return adopted
-    principal, _ = _principal()
-    if principal is None:
-        return _login_page()
+    answer, principal, _ = _signed_in("notify_pages.unacknowledged")
+    if answer is not None:
+        return answer
     if principal.role not in ("supervisor", "admin"):
         return make_response(render_template(
             "message.html", title="无权查看", text="未签收通知一览仅供督查员和管理员查看；请在收件箱中查看本人或本单位的通知。"), 403)
@@ -124,8 +135,7 @@ def unacknowledged():
         overdue_total = _count(session, service.notices_in(principal.jurisdiction, overdue=True))
         shown = service.notices_in(principal.jurisdiction, unacknowledged=True, overdue=only_overdue)
         notices = list(session.scalars(shown.limit(OVERVIEW_ROWS)))
-    types = {n.notice_type for n in notices}
-    labels = {t: cfg_of(runtime).type_policy(t).get("label", t) for t in types}
+    labels = _labels(runtime, {n.notice_type for n in notices})
 
     def late(notice) -> str:
         if notice.ack_due_at is None or notice.ack_due_at >= now:

@@ -142,9 +142,11 @@ class Simulation:
     def set_clock(self, day: int, hour: int) -> None:
         clock.current().set(self.at(day, hour), frozen=True)
 
-    def token(self, *, role: str, jurisdiction: str, unit_id: str | None = None, username: str | None = None) -> dict:
-        principal = Principal(user_id=f"sim-{role}-{unit_id or jurisdiction}", username=username or f"sim-{role}",
-                              role=role, jurisdiction=jurisdiction, unit_id=unit_id)
+    def token(self, *, role: str, jurisdiction: str, unit_id: str | None = None, username: str | None = None,
+              user_id: str | None = None) -> dict:
+        principal = Principal(user_id=user_id or f"sim-{role}-{unit_id or jurisdiction}",
+                              username=username or f"sim-{role}", role=role, jurisdiction=jurisdiction,
+                              unit_id=unit_id)
         return {"Authorization": f"Bearer {issue_token(self.settings, principal, ttl_seconds=3 * 86400)}"}
 
     def admin(self) -> dict:
@@ -399,11 +401,10 @@ class Simulation:
             if profile == "sloppy" and draw < 0.5:
                 continue
             region = self.units.get(unit_id, {}).get("region_code", "")[:6] or "000000"
-            if person:
-                who = Principal(user_id=person["id"], username=person.get("username") or f"sim-{person['id']}",
-                                role="leader" if person.get("leader") else "handler", jurisdiction=region,
-                                unit_id=unit_id)
-                headers = {"Authorization": f"Bearer {issue_token(self.settings, who, ttl_seconds=86400)}"}
+            if person:  # a directory person acts as themself: the token's user id is the person's id
+                headers = self.token(role="leader" if person.get("leader") else "handler", jurisdiction=region,
+                                     unit_id=unit_id, username=person.get("username") or f"sim-{person['id']}",
+                                     user_id=person["id"])
             else:
                 headers = self.token(role="handler", jurisdiction=region, unit_id=unit_id,
                                      username=f"sim-handler-{unit_id}")

@@ -12,11 +12,11 @@ from shared.config import SERVICES
 from tests.helpers import SECRET
 
 
-def start_up(data_dir: Path, port: int, *, cwd: Path | None = None) -> subprocess.Popen:
+def start_up(data_dir: Path, port: int) -> subprocess.Popen:
     """``xinfang up --port PORT`` on ``data_dir``, its output captured (read it with ``communicate``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINFANG_")}
     env.update(XINFANG_DATA_DIR=str(data_dir), XINFANG_SECRET_KEY=SECRET, XINFANG_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--port", str(port)], env=env, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
