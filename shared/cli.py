@@ -74,7 +74,10 @@ def up(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker process")
+@click.option("--threads", default=4, show_default=True, type=int,
+              help="threads per worker process; a process runs Python on one core at a time, so more threads "
+                   "mostly wait for each other (on 2 cores, 8 instead of 4 cost intake ~15 % of its rate and "
+                   "raised p99 by half: bench/intake/README.md); add workers, not threads, for more cores")
 @click.option("--worker-connections", default=1000, show_default=True, type=click.IntRange(min=1),
               help="most connections one worker process holds at once; with long-lived keep-alive clients (a "
                    "gateway's pool, a county system's connection pool) set it to their number divided by --workers")

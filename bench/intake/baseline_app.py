@@ -1,7 +1,7 @@
 """The baseline: a bare Flask + marshmallow + SQLAlchemy endpoint that validates a 10-field body
 and inserts one row.  Served by gunicorn exactly like ``xinfang serve`` (same workers/threads):
 
-    BENCH_BASELINE_DB=postgresql+psycopg://… gunicorn -w 2 --threads 8 'bench.intake.baseline_app:create_app()'
+    BENCH_BASELINE_DB=postgresql+psycopg://… gunicorn -w 2 --threads 4 'bench.intake.baseline_app:create_app()'
 
 Same engine settings as the services (``shared.db.create_db_engine``: pool 10 + 10 overflow,
 pre-ping), one transaction per request, 201 with the new row's id.
